@@ -1,0 +1,5 @@
+"""Stage 3: zero-shot classification of movies against trending labels."""
+
+from freshrank.classify.base import Classifier
+
+__all__ = ["Classifier"]

