@@ -25,6 +25,8 @@ $(FLINK_VENV)/.installed: requirements-flink.txt
 	test -x $(FLINK_VENV)/bin/python || $(PYTHON) -m venv $(FLINK_VENV)
 	$(FLINK_VENV)/bin/pip install -q --upgrade pip wheel
 	$(FLINK_VENV)/bin/pip install -q -r requirements-flink.txt
+	$(FLINK_VENV)/bin/pip install -q --no-deps -e .
+	bash scripts/flink-jars.sh $(FLINK_VENV) >/dev/null
 	touch $@
 
 flink-venv: $(FLINK_VENV)/.installed

@@ -74,6 +74,20 @@ class ServeSettings(BaseModel):
     api_token: str = ""
 
 
+class LifecycleSettings(BaseModel):
+    """Model lifecycle: the gate's judgments and tolerance, the DVC remote, the KServe server's limits."""
+
+    # Judgment CSV files for the gate's zero-shot nDCG@10 (relative paths: under data_dir/judgments).
+    judgments: list[str] = Field(default_factory=lambda: ["keyword_judgments.csv"])
+    max_accuracy_drop: float = 0.01  # a candidate may lose at most 1 point of NLI dev accuracy
+    params_file: Path = Path("params.yaml")
+    dvc_remote: str = ".freshrank/dvc-remote"  # default DVC remote: a local directory
+    max_instances: int = 256  # KServe request limits (4xx beyond them)
+    max_labels: int = 100
+    max_sequence_chars: int = 20_000
+    max_label_chars: int = 200
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FRESHRANK_", env_nested_delimiter="__", extra="ignore")
 
@@ -88,6 +102,7 @@ class Settings(BaseSettings):
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,5 +1,23 @@
-"""Stage 4: trend-boosted movie search."""
+"""Stage 4: trend-boosted movie search. ``open_backend(url)`` picks the engine by URL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
 
 from freshrank.search.base import SearchBackend, SearchHit, SearchPage, SearchRequest
 
-__all__ = ["SearchBackend", "SearchHit", "SearchPage", "SearchRequest"]
+
+def open_backend(url: str, field_weights: Mapping[str, float] | None = None) -> SearchBackend:
+    """``sqlite:///path.db`` (embedded FTS5) or ``opensearch://host:port[/index]``."""
+    if url.startswith("sqlite:"):
+        from freshrank.search.sqlite import SqliteBackend
+
+        return SqliteBackend(url, field_weights=field_weights)
+    if url.startswith(("opensearch://", "opensearchs://")):
+        from freshrank.search.opensearch import OpenSearchBackend
+
+        return OpenSearchBackend(url)
+    raise ValueError(f"unknown search backend URL {url!r}: expected sqlite:///… or opensearch://host:port[/index]")
+
+
+__all__ = ["SearchBackend", "SearchHit", "SearchPage", "SearchRequest", "open_backend"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -13,9 +13,24 @@ class Trend:
 
     hashtag: str  # display form, with '#': "#SharkWeek"
     label: str  # classifier text: "shark week"
-    score: float  # burst score (higher = more unusual right now)
-    count: int  # tweets in the current window
-    baseline: float  # expected count from the tag's own decayed history
+    score: float  # burst score (c - p) / sqrt(p + 1): higher = more unusual right now
+    count: int  # posts in the current window (c)
+    baseline: float  # posts in the previous window of equal length (p), the tag's own recent baseline
+    authors: int | None = None  # distinct authors in the current window (None: the source has no authors)
+    # Posts per bin over the last two windows, oldest first (a sparkline; see engine.HISTORY_BINS).
+    history: tuple[int, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape of ``freshrank trends replay|top --json``."""
+        return {
+            "hashtag": self.hashtag,
+            "label": self.label,
+            "score": round(self.score, 6),
+            "count": self.count,
+            "baseline": self.baseline,
+            "authors": self.authors,
+            "history": list(self.history),
+        }
 
 
 class TrendStore(Protocol):
@@ -26,5 +41,17 @@ class TrendStore(Protocol):
         ...
 
     def top(self, n: int | None = None) -> list[Trend]:
-        """The current snapshot, best first."""
+        """The current snapshot, best first; empty when it is older than the store's TTL."""
+        ...
+
+    def history(self, hashtag: str, n: int | None = None) -> list[int]:
+        """The last ``n`` per-bin counts (oldest first) of a hashtag in the snapshot; [] if absent."""
+        ...
+
+    def clear(self) -> None:
+        """Remove the snapshot."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
         ...

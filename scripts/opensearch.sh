@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# A single-node OpenSearch on 127.0.0.1 without Docker, from Maven Central.
+# The distribution `org.opensearch.distribution.integ-test-zip:opensearch:<version>:zip` (core modules only,
+# no security plugin) is fetched once with `mvn dependency:copy` and unpacked under $FRESHRANK_DOWNLOAD_CACHE;
+# data, logs and the pid file live under $FRESHRANK_SERVICES_DIR/opensearch. Idempotent; the server is
+# daemonised with setsid and outlives this script. 2.x runs on Java 17 (/usr/bin/java).
+# Usage: scripts/opensearch.sh up|down|status
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+SERVICES_DIR="${SERVICES_DIR:-${FRESHRANK_SERVICES_DIR:-$root/.freshrank/services}}"
+DOWNLOAD_CACHE="${DOWNLOAD_CACHE:-${FRESHRANK_DOWNLOAD_CACHE:-$HOME/.cache/freshrank}}"
+PORT="${OPENSEARCH_PORT:-${FRESHRANK_OPENSEARCH_PORT:-9200}}"
+TRANSPORT_PORT="${FRESHRANK_OPENSEARCH_TRANSPORT_PORT:-$((PORT + 100))}"
+VERSION="${FRESHRANK_OPENSEARCH_VERSION:-2.19.1}"
+HEAP_MIN="${FRESHRANK_OPENSEARCH_HEAP_MIN:-512m}"
+HEAP_MAX="${FRESHRANK_OPENSEARCH_HEAP_MAX:-1g}"
+ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:$VERSION:zip"
+ZIP="$DOWNLOAD_CACHE/opensearch-$VERSION.zip"
+HOME_DIR="$DOWNLOAD_CACHE/opensearch-$VERSION"
+DIR="$SERVICES_DIR/opensearch"
+[ "$PORT" != 9200 ] && DIR="$SERVICES_DIR/opensearch-$PORT"  # a second instance (fault tests) gets its own dir
+PIDFILE="$DIR/opensearch.pid"
+RUN_USER="${FRESHRANK_OPENSEARCH_USER:-opensearch}"  # used only when this script runs as root
+URL="http://127.0.0.1:$PORT"
+
+log() { echo "[opensearch] $*" >&2; }
+
+pid_alive() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+health() { curl -fsS --max-time 5 "$URL/_cluster/health?wait_for_status=yellow&timeout=2s" 2>/dev/null; }
+
+status() { health | grep -Eq '"status":"(green|yellow)"'; }
+
+java_home() {
+  # 2.x needs Java 11+ (17 here); 3.x needs 21+: take Temurin 25 when it is installed.
+  if [ -n "${OPENSEARCH_JAVA_HOME:-}" ]; then echo "$OPENSEARCH_JAVA_HOME"; return; fi
+  case "$VERSION" in
+    3.*) for j in /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/temurin-21-jdk-amd64; do
+           [ -x "$j/bin/java" ] && { echo "$j"; return; }; done ;;
+  esac
+  dirname "$(dirname "$(readlink -f "$(command -v java || echo /usr/bin/java)")")"
+}
+
+fetch() {
+  [ -f "$HOME_DIR/.complete" ] && return 0
+  if [ ! -s "$ZIP" ]; then
+    command -v mvn >/dev/null || { log "Maven (mvn) is needed once to download OpenSearch $VERSION: apt-get install maven"; exit 1; }
+    log "downloading $ARTIFACT from Maven Central into $DOWNLOAD_CACHE"
+    mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="$ARTIFACT" -DoutputDirectory="$DOWNLOAD_CACHE" >&2
+  fi
+  log "unpacking $ZIP"
+  local tmp; tmp="$(mktemp -d "$DOWNLOAD_CACHE/opensearch-unpack.XXXXXX")"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$ZIP" "$tmp"
+  chmod +x "$tmp/opensearch-$VERSION"/bin/*
+  add_modules "$tmp/opensearch-$VERSION"
+  rm -rf "$HOME_DIR"; mv "$tmp/opensearch-$VERSION" "$HOME_DIR"; rm -rf "$tmp"
+  touch "$HOME_DIR/.complete"
+}
+
+# The integ-test-zip carries only transport-netty4. freshrank needs two more core modules, which Maven
+# Central publishes as plain jars: mapper-extras (the rank_features field) and analysis-common (porter_stem,
+# asciifolding). Each becomes modules/<name>/ with the jar and a plugin descriptor.
+MODULES=("mapper-extras:mapper-extras-client:org.opensearch.index.mapper.MapperExtrasPlugin"
+         "analysis-common:analysis-common:org.opensearch.analysis.common.CommonAnalysisPlugin")
+add_modules() {  # add_modules DISTRIBUTION_DIR
+  local spec name artifact classname dir
+  for spec in "${MODULES[@]}"; do
+    IFS=: read -r name artifact classname <<<"$spec"
+    dir="$1/modules/$name"
+    mkdir -p "$dir"
+    log "adding module $name ($artifact $VERSION)"
+    mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="org.opensearch.plugin:$artifact:$VERSION:jar" \
+      -DoutputDirectory="$dir" >&2
+    printf '%s\n' "description=$name module (assembled by freshrank scripts/opensearch.sh)" "version=$VERSION" \
+      "name=$name" "classname=$classname" "java.version=11" "opensearch.version=$VERSION" \
+      "custom.foldername=" "extended.plugins=" "has.native.controller=false" >"$dir/plugin-descriptor.properties"
+  done
+}
+
+write_config() {
+  mkdir -p "$DIR/data" "$DIR/logs" "$DIR/config"
+  # The config dir is per instance (OPENSEARCH_PATH_CONF): the cached distribution stays read-only.
+  cp -n "$HOME_DIR"/config/log4j2.properties "$DIR/config/" 2>/dev/null || true
+  cat >"$DIR/config/jvm.options" <<EOF
+-Xms$HEAP_MIN
+-Xmx$HEAP_MAX
+-XX:+UseG1GC
+-Djava.io.tmpdir=$DIR/tmp
+-XX:+HeapDumpOnOutOfMemoryError
+-XX:HeapDumpPath=$DIR/logs
+-XX:ErrorFile=$DIR/logs/hs_err_pid%p.log
+-Xlog:disable
+EOF
+  mkdir -p "$DIR/tmp"
+  cat >"$DIR/config/opensearch.yml" <<EOF
+# Generated by scripts/opensearch.sh: one node, loopback only, no security plugin (integ-test-zip).
+cluster.name: freshrank-$PORT
+node.name: freshrank-node
+path.data: $DIR/data
+path.logs: $DIR/logs
+network.host: 127.0.0.1
+http.port: $PORT
+transport.port: $TRANSPORT_PORT
+discovery.type: single-node
+action.auto_create_index: false
+cluster.routing.allocation.disk.threshold_enabled: false
+indices.query.bool.max_clause_count: 4096
+EOF
+}
+
+# OpenSearch refuses to run as root. As root, it runs as the system user $RUN_USER (created when missing)
+# from a copy of the distribution under the services dir (the download cache may sit in root's 0700 home).
+as_root() { [ "$(id -u)" -eq 0 ]; }
+runtime_home() { if as_root; then echo "$SERVICES_DIR/opensearch-home-$VERSION"; else echo "$HOME_DIR"; fi; }
+
+prepare_root_run() {
+  getent passwd "$RUN_USER" >/dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin "$RUN_USER"
+  local home; home="$(runtime_home)"
+  if [ ! -f "$home/.complete" ]; then
+    rm -rf "$home"; cp -a "$HOME_DIR" "$home"
+  fi
+  chown -R "$RUN_USER:" "$DIR"
+  chmod o+rx "$SERVICES_DIR" "$home"
+}
+
+launch() {
+  local home; home="$(runtime_home)"
+  local -a env=(OPENSEARCH_PATH_CONF="$DIR/config" JAVA_HOME="$(java_home)" OPENSEARCH_JAVA_OPTS="${OPENSEARCH_JAVA_OPTS:-}")
+  if as_root; then
+    prepare_root_run
+    setsid runuser -u "$RUN_USER" -- env "${env[@]}" "$home/bin/opensearch" -d -p "$PIDFILE"
+  else
+    setsid env "${env[@]}" "$home/bin/opensearch" -d -p "$PIDFILE"
+  fi
+}
+
+up() {
+  if status; then log "already up on $URL"; return 0; fi
+  if pid_alive; then
+    log "process $(cat "$PIDFILE") is starting; waiting"
+  else
+    fetch
+    write_config
+    log "starting OpenSearch $VERSION on $URL (heap $HEAP_MIN..$HEAP_MAX, logs in $DIR/logs)"
+    launch >"$DIR/logs/stdout.log" 2>&1 </dev/null \
+      || { log "start failed; see $DIR/logs/stdout.log"; tail -20 "$DIR/logs/stdout.log" >&2; exit 1; }
+  fi
+  for _ in $(seq 120); do
+    status && { log "up on $URL"; return 0; }
+    # The pid file appears once the JVM has bootstrapped; a pid file whose process is gone means it died.
+    [ -f "$PIDFILE" ] && ! pid_alive && { log "OpenSearch exited; see $DIR/logs"; tail -30 "$DIR/logs/stdout.log" "$DIR/logs/freshrank-$PORT.log" >&2 2>/dev/null || true; exit 1; }
+    sleep 1
+  done
+  log "not green/yellow after 120 s; see $DIR/logs"; exit 1
+}
+
+down() {
+  pid_alive || { rm -f "$PIDFILE"; log "not running"; return 0; }
+  local pid; pid="$(cat "$PIDFILE")"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; log "stopped"; return 0; }; sleep 1; done
+  log "still running after 60 s; killing $pid"; kill -9 "$pid" 2>/dev/null || true; rm -f "$PIDFILE"
+}
+
+case "${1:-status}" in
+  up) up ;;
+  down) down ;;
+  status) if status; then echo "opensearch: up ($URL)"; else echo "opensearch: down ($URL)"; exit 1; fi ;;
+  fetch) fetch ;;
+  *) echo "usage: $0 up|down|status|fetch" >&2; exit 2 ;;
+esac

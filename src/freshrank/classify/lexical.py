@@ -1,0 +1,62 @@
+"""BM25 of a label's own words over the movie documents: a lexical signal computed from the label text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def s_stem(word: str) -> str:
+    """Harman's 'S' stemmer: plural to singular, nothing more (``zombies`` -> ``zombie``)."""
+    if len(word) > 3 and word.endswith("ies") and not word.endswith(("eies", "aies")):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
+        return word[:-1]
+    if len(word) > 2 and word.endswith("s") and not word.endswith(("us", "ss")):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    return [s_stem(t) for t in _TOKEN.findall(text.lower())]
+
+
+class Bm25Index:
+    """Okapi BM25 (k1=1.2, b=0.75) over a fixed list of documents."""
+
+    def __init__(self, documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+        self.vocabulary: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for row, doc in enumerate(documents):
+            for term in terms(doc):
+                rows.append(row)
+                cols.append(self.vocabulary.setdefault(term, len(self.vocabulary)))
+        shape = (len(documents), max(len(self.vocabulary), 1))
+        tf = sparse.csc_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
+        tf.sum_duplicates()
+        lengths = np.asarray(tf.sum(axis=1)).ravel()
+        norm = k1 * (1 - b + b * lengths / max(float(lengths.mean()) if len(lengths) else 1.0, 1e-9))
+        df = np.diff(tf.indptr).astype(np.float32)
+        n = max(len(documents), 1)
+        self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        self._tf = tf
+        self._norm = norm.astype(np.float32)
+        self._k1 = k1
+
+    def score(self, query: str) -> np.ndarray:
+        """BM25 of every document for the query's terms (zeros when none occurs)."""
+        out = np.zeros(self._tf.shape[0], dtype=np.float32)
+        for term in set(terms(query)):
+            col = self.vocabulary.get(term)
+            if col is None:
+                continue
+            start, end = self._tf.indptr[col], self._tf.indptr[col + 1]
+            rows, tf = self._tf.indices[start:end], self._tf.data[start:end]
+            out[rows] += self.idf[col] * tf * (self._k1 + 1) / (tf + self._norm[rows])
+        return out

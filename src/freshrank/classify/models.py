@@ -1,0 +1,337 @@
+"""Trained NLI zero-shot classifiers, loaded from a self-describing model directory.
+
+A model directory (written by ``freshrank.train.trainer.train``) holds::
+
+    freshrank-model.json   ModelCard: type, template, signal weights, calibration, training params
+    encoder/               sentence encoder (sentence-transformers layout): first stage and bi-encoder
+    head.npz               bi-encoder NLI head on [u, v, |u-v|, u*v] (3 classes: LABELS order)
+    cross/                 cross-encoder (AutoModelForSequenceClassification, label2id names entailment)
+    metrics.json, loss.csv training figures
+
+Every type scores a label the same way: signals computed from the label text (cosine of the encoder,
+bi-encoder entailment, BM25 of the label words, pseudo-relevance feedback), each standardised over the
+catalogue (absolute scores are not comparable across labels), summed with the card's weights; the
+cross-encoder then re-scores the top ``rerank_top_k`` of that first stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from freshrank.catalog.models import Movie
+import hashlib
+
+from freshrank.classify.encoder import Encoder, TorchEncoder, cached_encode
+from freshrank.classify.labels import label_words
+from freshrank.classify.lexical import Bm25Index
+from freshrank.config import Settings
+
+log = logging.getLogger(__name__)
+
+CARD_FILE = "freshrank-model.json"
+ModelType = Literal["bi-encoder", "cross-encoder", "hybrid"]
+SIGNALS = ("cosine", "nli", "lexical", "prf", "cross")
+
+
+class ModelCard(BaseModel):
+    """The contents of ``freshrank-model.json``."""
+
+    format: int = 1
+    type: ModelType
+    template: str = "This movie is about {label}."
+    cosine_template: str = "{label}"
+    label_text: Literal["words", "raw"] = "words"  # "words": hashtag split into words first
+    weights: dict[str, float] = Field(default_factory=dict)
+    rerank_top_k: int | None = None  # None: settings.classifier.rerank_top_k
+    prf_docs: int = 10
+    calibration: dict[str, tuple[float, float]] = Field(default_factory=dict)  # signal -> (mean, std)
+    base_model: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created: str = ""
+
+
+def read_card(model_dir: Path) -> ModelCard:
+    path = Path(model_dir) / CARD_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"not a freshrank model directory (no {CARD_FILE}): {model_dir}")
+    return ModelCard.model_validate_json(path.read_text())
+
+
+def write_card(model_dir: Path, card: ModelCard) -> None:
+    (Path(model_dir) / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
+
+
+def model_digest(model_dir: Path) -> str:
+    """Content hash of the card and weights (ONNX exports and figures left out: they are derived)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
+        rel = file.relative_to(model_dir).as_posix()
+        if rel.startswith(("onnx/", ".")) or rel in ("metrics.json", "loss.csv"):
+            continue
+        digest.update(rel.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _standardise(values: np.ndarray, stats: tuple[float, float] | None = None) -> np.ndarray:
+    mean, std = stats if stats is not None else (float(values.mean()), float(values.std()))
+    return np.zeros_like(values) if std < 1e-9 else (values - mean) / std
+
+
+def _log_odds_entailment(logits: np.ndarray) -> np.ndarray:
+    """log P(entailment) - log P(not entailment), from 3-way logits in LABELS order."""
+    others = np.logaddexp(logits[..., 1], logits[..., 2])
+    return (logits[..., 0] - others).astype(np.float32)
+
+
+def _unit_interval(z: np.ndarray) -> np.ndarray:
+    """Standardised score to [0, 1]: about the top 1% of a catalogue lands above 0.5."""
+    return (1.0 / (1.0 + np.exp(-2.0 * (np.clip(z, -30, 30) - 2.5)))).astype(np.float32)
+
+
+class NliHead:
+    """Bi-encoder head: logits = W [u, v, |u-v|, u*v] + b, evaluated in numpy (no torch at inference)."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        dim = weight.shape[1] // 4
+        self.w_u, self.w_v, self.w_diff, self.w_prod = (weight[:, i * dim : (i + 1) * dim] for i in range(4))
+        self.bias = bias
+
+    @classmethod
+    def load(cls, path: Path) -> NliHead:
+        data = np.load(path)
+        return cls(data["weight"].astype(np.float32), data["bias"].astype(np.float32))
+
+    def logits(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """u: (n, d) premises; v: (d,) one hypothesis, or (n, d) paired hypotheses."""
+        return u @ self.w_u.T + v @ self.w_v.T + np.abs(u - v) @ self.w_diff.T + (u * v) @ self.w_prod.T + self.bias
+
+
+class NliClassifier:
+    """A trained model directory behind the ``Classifier`` protocol."""
+
+    def __init__(
+        self, model_dir: Path, settings: Settings | None = None, *, onnx: bool = True, name: str | None = None
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.settings = settings or Settings()
+        self.card = read_card(self.model_dir)
+        self.name = name or self.model_dir.name
+        self.onnx = onnx
+        self._version = f"{self.card.type}-{model_digest(self.model_dir)}"
+        self._encoder: Encoder | None = None
+        self._cross: Any = None
+        self.head = NliHead.load(self.model_dir / "head.npz") if (self.model_dir / "head.npz").exists() else None
+        self._docs = np.zeros((0, 0), dtype=np.float32)
+        self._texts: list[str] = []
+        self._bm25: Bm25Index | None = None
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            path = self.model_dir / "encoder"
+            if self.onnx:
+                from freshrank.classify.onnx import OnnxEncoder
+
+                self._encoder = OnnxEncoder(path, self.settings.cache_dir)
+            else:
+                self._encoder = TorchEncoder(path)
+        return self._encoder
+
+    @property
+    def cross(self) -> Any:
+        if self._cross is None and (self.model_dir / "cross").is_dir():
+            from freshrank.classify.cross import TorchPairClassifier
+            from freshrank.classify.onnx import OnnxPairClassifier
+
+            cls = OnnxPairClassifier if self.onnx else TorchPairClassifier
+            self._cross = cls(self.model_dir / "cross", self.settings.cache_dir)
+        return self._cross
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {k: v for k, v in self.card.weights.items() if v and k in SIGNALS}
+
+    @property
+    def rerank_top_k(self) -> int:
+        return self.card.rerank_top_k or self.settings.classifier.rerank_top_k
+
+    # Label text -------------------------------------------------------------------------------------
+
+    def label_text(self, label: str) -> str:
+        return label_words(label) if self.card.label_text == "words" else label.strip()[:200]
+
+    def _hypotheses(self, labels: Sequence[str], template: str) -> list[str]:
+        return [template.format(label=self.label_text(label)) for label in labels]
+
+    # Classifier protocol ----------------------------------------------------------------------------
+
+    def fit(self, movies: Sequence[Movie]) -> NliClassifier:
+        self._texts = [m.document for m in movies]
+        self._docs = cached_encode(
+            self.encoder, self._texts, self.settings.cache_dir, show_progress=len(movies) > 1000
+        )
+        self._bm25 = Bm25Index(self._texts) if "lexical" in self.weights else None
+        return self
+
+    def score(self, labels: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(labels), len(self._texts)), dtype=np.float32)
+        if not len(self._texts):
+            return out
+        for row, label in enumerate(labels):
+            out[row] = _unit_interval(_standardise(self.signals(label).combined))
+        return out
+
+    def predict(self, sequences: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+        if not sequences or not labels:
+            return np.zeros((len(sequences), len(labels)), dtype=np.float32)
+        docs = self.encoder.encode(list(sequences))
+        index = Bm25Index(list(sequences)) if "lexical" in self.weights else None
+        out = np.zeros((len(sequences), len(labels)), dtype=np.float32)
+        for col, label in enumerate(labels):
+            out[:, col] = _unit_interval(self._predict_one(docs, list(sequences), index, label))
+        return out
+
+    # Signals ----------------------------------------------------------------------------------------
+
+    def raw_signals(self, label: str, docs: np.ndarray | None = None, bm25: Bm25Index | None = None) -> dict[str, np.ndarray]:
+        """Unstandardised first-stage signals of one label over ``docs`` (default: the fitted catalogue)."""
+        docs = self._docs if docs is None else docs
+        weights = self.weights
+        raw: dict[str, np.ndarray] = {}
+        if "cosine" in weights or "prf" in weights:
+            query = self.encoder.encode(self._hypotheses([label], self.card.cosine_template))[0]
+            raw["cosine"] = docs @ query
+        if "nli" in weights and self.head is not None:
+            hypothesis = self.encoder.encode(self._hypotheses([label], self.card.template))[0]
+            raw["nli"] = _log_odds_entailment(self.head.logits(docs, hypothesis))
+        index = bm25 if bm25 is not None else self._bm25
+        if "lexical" in weights and index is not None:
+            raw["lexical"] = index.score(self.label_text(label))
+        return raw
+
+    def signals(self, label: str) -> Signals:
+        weights = self.weights
+        raw = self.raw_signals(label)
+        standard = {k: _standardise(v) for k, v in raw.items()}
+        first = sum((weights.get(k, 0.0) * v for k, v in standard.items() if k != "cosine" or "cosine" in weights),
+                    np.zeros(len(self._texts), dtype=np.float32))
+        if "prf" in weights:
+            top = np.argsort(-first)[: self.card.prf_docs]
+            centroid = self._docs[top].mean(axis=0)
+            standard["prf"] = _standardise(self._docs @ (centroid / max(float(np.linalg.norm(centroid)), 1e-9)))
+            first = first + weights["prf"] * standard["prf"]
+        combined = np.asarray(first, dtype=np.float32).copy()
+        if "cross" in weights and self.cross is not None:
+            shortlist = np.argsort(-first)[: self.rerank_top_k]
+            hypothesis = self._hypotheses([label], self.card.template)[0]
+            cross = _log_odds_entailment(self.cross.logits([(self._texts[i], hypothesis) for i in shortlist]))
+            standard["cross"] = np.full(len(self._texts), np.nan, dtype=np.float32)
+            standard["cross"][shortlist] = _standardise(cross)
+            # Re-score inside the shortlist only, keeping it above everything the first stage left out.
+            rescored = _standardise(first[shortlist]) + weights["cross"] * standard["cross"][shortlist]
+            floor = float(np.delete(first, shortlist).max()) if len(first) > len(shortlist) else 0.0
+            combined[shortlist] = floor + 1e-3 + (rescored - rescored.min()) * float(first[shortlist].std() or 1.0)
+        return Signals(standard=standard, first_stage=np.asarray(first, dtype=np.float32), combined=combined)
+
+    def _predict_one(self, docs: np.ndarray, texts: list[str], index: Bm25Index | None, label: str) -> np.ndarray:
+        """Free texts: standardise with the catalogue's statistics of this label when fitted, else the card's."""
+        weights = self.weights
+        raw = self.raw_signals(label, docs, index)
+        reference = self.raw_signals(label) if len(self._texts) else {}
+        total = np.zeros(len(texts), dtype=np.float32)
+        for key, values in raw.items():
+            if key in weights:
+                ref = reference.get(key)
+                stats = (float(ref.mean()), float(ref.std())) if ref is not None else self.card.calibration.get(key)
+                total += weights[key] * _standardise(values, stats or (0.0, 1.0))
+        if "cross" in weights and self.cross is not None:
+            hypothesis = self._hypotheses([label], self.card.template)[0]
+            cross = _log_odds_entailment(self.cross.logits([(t, hypothesis) for t in texts]))
+            total += weights["cross"] * _standardise(cross, self.card.calibration.get("cross", (0.0, 1.0)))
+        return total
+
+
+class Signals(BaseModel):
+    """One label's standardised signals over the catalogue and the scores they combine into."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    standard: dict[str, np.ndarray]
+    first_stage: np.ndarray
+    combined: np.ndarray
+
+
+def load_model_dir(path: Path, settings: Settings | None = None, *, onnx: bool = True) -> NliClassifier:
+    """The ``Classifier`` for a model directory written by ``freshrank.train.trainer.train``."""
+    return NliClassifier(Path(path), settings, onnx=onnx)
+
+
+def dev_accuracy(model_dir: Path, nli_path: Path | str | None = None, *, onnx: bool = False, limit: int | None = None) -> float:
+    """Three-way accuracy on the fixed dev pairs (cross-encoder when present, else the bi-encoder head)."""
+    from freshrank.train.data import load_pairs
+
+    settings = Settings()
+    pairs = [p for p in load_pairs(nli_path or settings.nli_path, split="dev") if p.label < 3][:limit]
+    if not pairs:
+        raise ValueError(f"no three-way dev pairs in {nli_path}")
+    gold = np.array([p.label for p in pairs])
+    predicted = _pair_logits(Path(model_dir), [(p.premise, p.hypothesis) for p in pairs], settings, onnx).argmax(1)
+    return float((predicted == gold).mean())
+
+
+def _pair_logits(model_dir: Path, pairs: list[tuple[str, str]], settings: Settings, onnx: bool) -> np.ndarray:
+    if (model_dir / "cross").is_dir():
+        from freshrank.classify.cross import TorchPairClassifier
+        from freshrank.classify.onnx import OnnxPairClassifier
+
+        cls = OnnxPairClassifier if onnx else TorchPairClassifier
+        return np.asarray(cls(model_dir / "cross", settings.cache_dir).logits(pairs))
+    if not (model_dir / "head.npz").exists():
+        raise ValueError(f"{model_dir} has neither a cross-encoder nor an NLI head")
+    encoder: Encoder
+    if onnx:
+        from freshrank.classify.onnx import OnnxEncoder
+
+        encoder = OnnxEncoder(model_dir / "encoder", settings.cache_dir)
+    else:
+        encoder = TorchEncoder(model_dir / "encoder")
+    u = encoder.encode([p for p, _ in pairs])
+    v = encoder.encode([h for _, h in pairs])
+    return NliHead.load(model_dir / "head.npz").logits(u, v)
+
+
+def export_onnx(model_dir: Path, quantize: bool = True, nli_path: Path | str | None = None) -> dict[str, Any]:
+    """Export encoder and cross-encoder to ONNX (int8 when ``quantize``) into ``<model_dir>/onnx/``.
+
+    Returns the dev accuracy of PyTorch fp32 and of ONNX, and the change in points.
+    """
+    from freshrank.classify.onnx import export_onnx_file
+
+    model_dir = Path(model_dir)
+    files: list[str] = []
+    kind = "int8" if quantize else "fp32"
+    for sub, head in (("encoder", "hidden"), ("cross", "logits")):
+        if (model_dir / sub).is_dir():
+            target = model_dir / "onnx" / f"{sub}.{kind}.onnx"
+            export_onnx_file(model_dir / sub, target, head=head, quantize=quantize)
+            files.append(str(target.relative_to(model_dir)))
+    result: dict[str, Any] = {"files": files, "quantized": quantize}
+    torch_acc = dev_accuracy(model_dir, nli_path, onnx=False)
+    onnx_acc = dev_accuracy(model_dir, nli_path, onnx=True)
+    result.update(dev_accuracy_torch=torch_acc, dev_accuracy_onnx=onnx_acc,
+                  accuracy_change_points=round(100 * (onnx_acc - torch_acc), 2))
+    (model_dir / "onnx" / "export.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

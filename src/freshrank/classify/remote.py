@@ -1,0 +1,132 @@
+"""A Classifier over HTTP: scores come from a KServe ``zero-shot-classifier`` server (V1 protocol).
+
+Requests are batched (``batch_size`` sequences and at most ``max_labels`` labels per request), retried with
+exponential backoff on connection errors and 5xx/503 (e.g. a server still loading its model), and fail with
+:class:`ClassifierUnavailable` naming the URL when the server stays down. A 4xx is not retried: the server's
+message is raised as :class:`RemoteClassifierError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import numpy as np
+
+from freshrank.catalog.models import Movie
+
+if TYPE_CHECKING:
+    from freshrank.config import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "zero-shot-classifier"
+
+
+class RemoteClassifierError(RuntimeError):
+    """The server refused a request (4xx) or answered something that is not a V1 prediction."""
+
+
+class ClassifierUnavailable(RemoteClassifierError):
+    """The server could not be reached, or kept failing, after every retry."""
+
+
+def predict_url(url: str, model_name: str = MODEL_NAME) -> str:
+    """``http://host:port`` becomes ``http://host:port/v1/models/<model>:predict``; a full URL stays."""
+    url = url.rstrip("/")
+    return url if ":predict" in url.rsplit("/", 1)[-1] else f"{url}/v1/models/{model_name}:predict"
+
+
+class RemoteClassifier:
+    """The ``Classifier`` interface over a KServe V1 endpoint."""
+
+    name = "remote"
+
+    def __init__(
+        self, url: str, *, settings: Settings | None = None, batch_size: int | None = None, max_labels: int = 100,
+        retries: int = 4, backoff_seconds: float = 0.5, timeout_seconds: float = 120.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"classifier URL must start with http:// or https://, got {url!r}")
+        self.url = predict_url(url)
+        self.batch_size = batch_size or (settings.classifier.batch_size if settings else 64)
+        self.max_labels = max_labels
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.client = client or httpx.Client(timeout=timeout_seconds)
+        self._documents: list[str] = []
+        self._version = ""
+
+    @property
+    def version(self) -> str:
+        """The served model's version (asked once from the server; scores are cached per version)."""
+        if not self._version:
+            self._post([{"sequence": "version probe", "labels": ["version"]}])
+        return self._version
+
+    def fit(self, movies: Sequence[Movie]) -> RemoteClassifier:
+        self._documents = [m.document for m in movies]
+        return self
+
+    def score(self, labels: Sequence[str]) -> np.ndarray:
+        return self.predict(self._documents, labels).T
+
+    def predict(self, sequences: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+        scores = np.zeros((len(sequences), len(labels)), dtype=np.float32)
+        if not len(sequences) or not len(labels):
+            return scores
+        for lo in range(0, len(labels), self.max_labels):
+            chunk = list(labels[lo : lo + self.max_labels])
+            for start in range(0, len(sequences), self.batch_size):
+                batch = sequences[start : start + self.batch_size]
+                predictions = self._post([{"sequence": s, "labels": chunk} for s in batch])
+                for row, prediction in enumerate(predictions):
+                    by_label = dict(zip(prediction["labels"], prediction["scores"], strict=True))
+                    scores[start + row, lo : lo + len(chunk)] = [by_label[label] for label in chunk]
+        return scores
+
+    def _post(self, instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One V1 request with retries; returns its predictions (one per instance)."""
+        last_error = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            try:
+                response = self.client.post(self.url, json={"instances": instances})
+            except httpx.TransportError as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+                log.debug("classifier %s attempt %d: %s", self.url, attempt + 1, last_error)
+                continue
+            if response.status_code >= 500 or response.status_code == 429:
+                last_error = f"HTTP {response.status_code}: {_message(response)}"
+                log.debug("classifier %s attempt %d: %s", self.url, attempt + 1, last_error)
+                continue
+            if response.status_code >= 400:
+                raise RemoteClassifierError(f"classifier at {self.url} refused the request: {_message(response)}")
+            return self._predictions(response, len(instances))
+        raise ClassifierUnavailable(
+            f"classifier server at {self.url} unavailable after {self.retries + 1} attempts ({last_error})"
+        )
+
+    def _predictions(self, response: httpx.Response, expected: int) -> list[dict[str, Any]]:
+        try:
+            body = response.json()
+            predictions = body["predictions"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RemoteClassifierError(f"classifier at {self.url} sent no V1 predictions: {exc}") from exc
+        if not isinstance(predictions, list) or len(predictions) != expected:
+            raise RemoteClassifierError(f"classifier at {self.url} answered {len(predictions)} of {expected} instances")
+        self._version = str(body.get("model_version") or self._version or "remote")
+        return predictions
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("error") or body.get("detail") or body)[:300] if isinstance(body, dict) else str(body)[:300]

@@ -1,0 +1,197 @@
+"""Rank the catalogue per judged (trend, genre) group exactly as search does, and score the rankings."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from freshrank.evaluate.base import EvaluationRun, Judgment
+from freshrank.evaluate.metrics import MetricParams, mean_metrics, query_metrics
+from freshrank.evaluate.store import iter_groups
+from freshrank.search.base import SearchPage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_JUDGED = 0.5  # warn when less than half of a top 10 is judged: the metrics then mostly count 0s
+RETRIEVE_DEPTH = 100
+
+
+class RankingService(Protocol):
+    """What evaluation needs from ``freshrank.search.service.SearchService``."""
+
+    def search(self, *, text: str, genre: str | None, hashtags: list[str], limit: int) -> SearchPage: ...
+
+
+Ranker = Callable[[str, str], list[int]]  # (trend, genre) -> ranked doc ids
+
+
+@dataclass
+class SystemResult:
+    """Per-query metrics and rankings of one system (a classifier's boost, or the lexical baseline)."""
+
+    name: str
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    rankings: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return mean_metrics(self.per_query)
+
+
+@dataclass
+class EvaluationReport:
+    system: SystemResult
+    baseline: SystemResult | None
+    classifier: str
+    model_version: str
+    catalog_size: int
+    params: MetricParams
+    warnings: list[str] = field(default_factory=list)
+    run_id: int | None = None
+
+    @property
+    def trends(self) -> list[str]:
+        return sorted({qid.rsplit("|", 1)[0] for qid in self.system.per_query})
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``freshrank evaluate --json`` document (issue 2 item 9, plus extra keys)."""
+        doc: dict[str, Any] = {
+            "mean": self.system.mean,
+            "baseline": {"mean": self.baseline.mean, "per_query": self.baseline.per_query}
+            if self.baseline
+            else None,
+            "per_query": self.system.per_query,
+            "classifier": self.classifier,
+            "model_version": self.model_version,
+            "catalog_size": self.catalog_size,
+            "queries": len(self.system.per_query),
+            "params": asdict(self.params),
+            "warnings": self.warnings,
+            "run_id": self.run_id,
+        }
+        if self.baseline:
+            from freshrank.evaluate.compare import compare_systems
+
+            comparison = compare_systems(self.baseline, self.system, metric=f"ndcg@{self.params.k}")
+            doc["lift"] = {
+                name: self.system.mean[name] - self.baseline.mean[name] for name in self.system.mean
+            }
+            doc["significance"] = comparison.significance.to_json()
+        return doc
+
+    def to_run(self) -> EvaluationRun:
+        return EvaluationRun(
+            kind="evaluate",
+            classifier=self.classifier,
+            model_version=self.model_version,
+            catalog_size=self.catalog_size,
+            params=asdict(self.params),
+            trends=self.trends,
+            mean=self.system.mean,
+            baseline_mean=self.baseline.mean if self.baseline else {},
+            per_query=self.system.per_query,
+            details={
+                "baseline_per_query": self.baseline.per_query if self.baseline else {},
+                "warnings": self.warnings,
+            },
+        )
+
+
+def hashtag_words(trend: str) -> str:
+    """The words of a hashtag (``#SharkWeek`` → ``shark week``), as the trend stage labels it."""
+    try:
+        from freshrank.trends.labels import hashtag_to_label
+    except ImportError:  # the trend stage not installed: camel case and separators only
+        log.warning("freshrank.trends.labels missing: splitting hashtags on case and separators only")
+        text = re.sub(r"(?<=[a-z])(?=[A-Z])|[_\-]+", " ", trend.lstrip("#"))
+        return " ".join(text.lower().split())
+    return str(hashtag_to_label(trend))
+
+
+def boosted_ranker(service: RankingService, depth: int = RETRIEVE_DEPTH) -> Ranker:
+    """No text, only ``trend`` trending: the (genre-filtered) catalogue ranked by the classifier's score."""
+
+    def rank(trend: str, genre: str) -> list[int]:
+        page = service.search(text="", genre=genre or None, hashtags=[trend], limit=depth)
+        return [hit.id for hit in page.hits]
+
+    return rank
+
+
+def lexical_ranker(service: RankingService, depth: int = RETRIEVE_DEPTH) -> Ranker:
+    """The baseline: BM25 on the hashtag's words, no classifier boost."""
+
+    def rank(trend: str, genre: str) -> list[int]:
+        page = service.search(text=hashtag_words(trend), genre=genre or None, hashtags=[], limit=depth)
+        return [hit.id for hit in page.hits]
+
+    return rank
+
+
+def evaluate_ranker(
+    name: str,
+    ranker: Ranker,
+    judgments: Iterable[Judgment],
+    params: MetricParams | None = None,
+    on_query: Callable[[str], None] | None = None,
+) -> SystemResult:
+    """Metrics of ``ranker`` on every judged (trend, genre) group."""
+    params = params or MetricParams()
+    result = SystemResult(name)
+    for (trend, genre), qrels in iter_groups(judgments):
+        qid = f"{trend}|{genre}"
+        ranking = ranker(trend, genre)
+        result.rankings[qid] = ranking
+        result.per_query[qid] = query_metrics(ranking, qrels, params)
+        if on_query:
+            on_query(qid)
+    return result
+
+
+def judged_warnings(result: SystemResult, k: int, min_judged: float) -> list[str]:
+    """One line per query whose top k is judged less than ``min_judged`` (its metrics are unreliable)."""
+    lines = []
+    for qid, figures in result.per_query.items():
+        share = figures.get(f"judged@{k}", 1.0)
+        if share < min_judged:
+            lines.append(
+                f"{result.name} {qid}: only {share:.0%} of the top {k} is judged (< {min_judged:.0%})"
+            )
+    return lines
+
+
+def evaluate_judgments(
+    service: RankingService,
+    judgments: Sequence[Judgment],
+    *,
+    classifier: str = "",
+    model_version: str = "",
+    catalog_size: int = 0,
+    params: MetricParams | None = None,
+    baseline: bool = True,
+    min_judged: float = DEFAULT_MIN_JUDGED,
+    on_query: Callable[[str], None] | None = None,
+) -> EvaluationReport:
+    """nDCG@k, P@k, recall@100 (and more) of the trend-boosted ranking and of the lexical baseline."""
+    params = params or MetricParams()
+    if not judgments:
+        raise ValueError("no judgments to evaluate")
+    depth = max(RETRIEVE_DEPTH, params.recall_k)
+    system = evaluate_ranker(
+        classifier or "boosted", boosted_ranker(service, depth), judgments, params, on_query
+    )
+    base = (
+        evaluate_ranker("baseline", lexical_ranker(service, depth), judgments, params, on_query)
+        if baseline
+        else None
+    )
+    report = EvaluationReport(system, base, classifier, model_version, catalog_size, params)
+    report.warnings = judged_warnings(system, params.k, min_judged)
+    return report
+
+
+def metrics_by_query(report: EvaluationReport, metric: str) -> Mapping[str, float]:
+    return {qid: figures[metric] for qid, figures in report.system.per_query.items()}

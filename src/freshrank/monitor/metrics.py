@@ -1,0 +1,99 @@
+"""Prometheus metrics that the search API, the refresh job and the evaluator update.
+
+Import the objects and update them where the work happens, e.g.::
+
+    from freshrank.monitor.metrics import SEARCH_LATENCY
+    with SEARCH_LATENCY.labels(backend="sqlite").time():
+        page = backend.search(request)
+
+They live in the default ``prometheus_client`` registry, so ``prometheus_client.make_asgi_app()`` (the
+web API) or ``start_http_server`` exposes them; batch jobs may push them with :func:`push_to_gateway`.
+Metric names are the contract with ``deploy/grafana/freshrank.json``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+# Search latencies are milliseconds-scale on SQLite and tens of ms on OpenSearch.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_REFRESH_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+SEARCH_LATENCY = Histogram(
+    "freshrank_search_request_seconds",
+    "Latency of one search request (backend query plus response building).",
+    ["backend", "endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
+SEARCH_REQUESTS = Counter(
+    "freshrank_search_requests_total", "Search requests served, by outcome.", ["backend", "status"]
+)
+CLASSIFICATION_PAIRS = Counter(
+    "freshrank_classification_pairs_total",
+    "(movie, label) pairs scored by a classifier; rate() of it is pairs per second.",
+    ["classifier"],
+)
+CLASSIFICATION_PAIRS_PER_SECOND = Gauge(
+    "freshrank_classification_pairs_per_second",
+    "Throughput of the last classification batch (pairs / wall seconds).",
+    ["classifier"],
+)
+REFRESH_DURATION = Histogram(
+    "freshrank_refresh_duration_seconds",
+    "Wall time of one refresh (score new labels and write them into the index).",
+    buckets=_REFRESH_BUCKETS,
+)
+REFRESH_LAST_SUCCESS = Gauge(
+    "freshrank_refresh_last_success_timestamp_seconds", "Unix time of the last refresh that finished."
+)
+REFRESH_LABELS_SCORED = Counter(
+    "freshrank_refresh_labels_scored_total", "Labels newly scored by refresh runs.", ["model_version"]
+)
+TRENDING_LABELS = Gauge("freshrank_trending_labels", "Number of labels in the current trend snapshot.")
+NDCG_AT_10 = Gauge(
+    "freshrank_ndcg_at_10",
+    "Latest nDCG@10 of the trend-boosted ranking per judged trend (system=classifier|baseline).",
+    ["trend", "genre", "system"],
+)
+EVALUATION_MEAN = Gauge(
+    "freshrank_evaluation_mean",
+    "Mean of the latest evaluation run per metric (ndcg@10, p@10, recall@100, judged@10).",
+    ["metric", "system"],
+)
+MONITOR_DECISION = Gauge(
+    "freshrank_monitor_decision",
+    "Latest freshness decision: 0 ok, 1 reclassify, 2 retrain.",
+)
+MODEL_AGE_SECONDS = Gauge("freshrank_model_age_seconds", "Age of the serving (champion) model.")
+
+__all__ = [
+    "CLASSIFICATION_PAIRS",
+    "CLASSIFICATION_PAIRS_PER_SECOND",
+    "EVALUATION_MEAN",
+    "MODEL_AGE_SECONDS",
+    "MONITOR_DECISION",
+    "NDCG_AT_10",
+    "REFRESH_DURATION",
+    "REFRESH_LABELS_SCORED",
+    "REFRESH_LAST_SUCCESS",
+    "REGISTRY",
+    "SEARCH_LATENCY",
+    "SEARCH_REQUESTS",
+    "TRENDING_LABELS",
+    "push_to_gateway",
+    "record_classification",
+]
+
+
+def record_classification(classifier: str, pairs: int, seconds: float) -> None:
+    """Count ``pairs`` scored in ``seconds`` by ``classifier`` (counter and last-batch throughput)."""
+    CLASSIFICATION_PAIRS.labels(classifier=classifier).inc(pairs)
+    if seconds > 0:
+        CLASSIFICATION_PAIRS_PER_SECOND.labels(classifier=classifier).set(pairs / seconds)
+
+
+def push_to_gateway(gateway: str, job: str, registry: CollectorRegistry = REGISTRY) -> None:
+    """Push the metrics of a short-lived job (refresh, evaluate, monitor) to a Prometheus Pushgateway."""
+    from prometheus_client import push_to_gateway as _push
+
+    _push(gateway, job=job, registry=registry)

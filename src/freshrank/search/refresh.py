@@ -1,0 +1,118 @@
+"""Refresh: score every (movie, label) pair that the current model has not scored yet, one label at a time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from freshrank.classify.base import Classifier
+from freshrank.monitor.metrics import (
+    REFRESH_DURATION,
+    REFRESH_LABELS_SCORED,
+    REFRESH_LAST_SUCCESS,
+    TRENDING_LABELS,
+    record_classification,
+)
+from freshrank.search.base import SearchBackend
+
+log = logging.getLogger(__name__)
+
+# Labels scored per classifier call: big enough to batch the label encodings, small enough that a
+# failure loses little work and the progress bar moves.
+LABELS_PER_BATCH = 8
+
+
+@dataclass
+class RefreshReport:
+    """What one refresh did: which trending labels were new for the model and what they cost."""
+
+    classifier: str
+    model_version: str
+    trending: list[str]
+    scored: list[str] = field(default_factory=list)
+    already_scored: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    pairs: int = 0
+    seconds: float = 0.0  # wall time of the whole refresh (fitting the catalogue included)
+    scoring_seconds: float = 0.0  # time inside classifier.score only
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs / self.scoring_seconds if self.scoring_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "pairs_per_second": round(self.pairs_per_second, 1)}
+
+
+FitCatalog = Callable[[], Sequence[int]]
+"""Fits the classifier on the indexed catalogue (once) and returns the movie ids in fit (column) order."""
+
+Progress = Callable[[int, int], None]
+"""Called with (labels done, labels to do) as the work advances."""
+
+
+def refresh(
+    backend: SearchBackend,
+    classifier: Classifier,
+    labels: Sequence[str],
+    fit: FitCatalog,
+    progress: Progress | None = None,
+) -> RefreshReport:
+    """Score the labels the classifier's current version lacks; a repeat with the same labels is free."""
+    started = time.perf_counter()
+    trending = list(dict.fromkeys(label for label in labels if label))
+    version = classifier.version
+    done = backend.scored_labels(version)
+    report = RefreshReport(classifier=classifier.name, model_version=version, trending=trending)
+    report.already_scored = [label for label in trending if label in done]
+    new = [label for label in trending if label not in done]
+    TRENDING_LABELS.set(len(trending))
+    if new:
+        movie_ids = list(fit())
+        _score_new_labels(backend, classifier, new, movie_ids, report, progress)
+    report.seconds = time.perf_counter() - started
+    _record(report)
+    return report
+
+
+def _score_new_labels(
+    backend: SearchBackend,
+    classifier: Classifier,
+    labels: list[str],
+    movie_ids: list[int],
+    report: RefreshReport,
+    progress: Progress | None,
+) -> None:
+    for start in range(0, len(labels), LABELS_PER_BATCH):
+        batch = labels[start : start + LABELS_PER_BATCH]
+        batch_started = time.perf_counter()
+        try:
+            scores = classifier.score(batch)
+        except Exception as exc:  # a remote classifier may fail: keep what is written, report the rest
+            log.warning("classifier %s failed on %d labels: %s", classifier.name, len(batch), exc)
+            report.failed.update({label: str(exc) for label in batch})
+            continue
+        finally:
+            report.scoring_seconds += time.perf_counter() - batch_started
+        if scores.shape != (len(batch), len(movie_ids)):
+            expected = (len(batch), len(movie_ids))
+            raise ValueError(f"classifier returned shape {scores.shape}, expected {expected}")
+        for label, row in zip(batch, scores, strict=True):
+            backend.put_scores(report.model_version, label, dict(zip(movie_ids, row.tolist(), strict=True)))
+            report.scored.append(label)
+            report.pairs += len(movie_ids)
+        if progress:
+            progress(min(start + len(batch), len(labels)), len(labels))
+
+
+def _record(report: RefreshReport) -> None:
+    REFRESH_DURATION.observe(report.seconds)
+    if report.scored:
+        REFRESH_LABELS_SCORED.labels(model_version=report.model_version).inc(len(report.scored))
+        record_classification(report.classifier, report.pairs, report.scoring_seconds)
+    if not report.failed:
+        REFRESH_LAST_SUCCESS.set_to_current_time()

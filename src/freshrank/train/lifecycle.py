@@ -1,0 +1,344 @@
+"""Model lifecycle: evaluate a model, register it, gate it against the champion, promote, roll back.
+
+The gate: a candidate becomes champion only if its mean zero-shot nDCG@10 over the configured judgments is
+higher than the champion's, and its NLI dev accuracy is at most ``max_accuracy_drop`` below the champion's
+(skipped when the champion has none, as the embedding baseline). Promotion and rollback re-score the
+current trends with the new champion (scores are cached per model version, so old ones stay valid).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from freshrank.catalog.models import Movie
+from freshrank.classify.base import Classifier
+from freshrank.config import Settings
+from freshrank.evaluate.base import Judgment
+from freshrank.train.registry import EMBEDDING, ModelCard, ModelMetrics, Registry, RegistryError
+
+log = logging.getLogger(__name__)
+
+NDCG_K = 10
+
+
+class LifecycleError(Exception):
+    """A lifecycle step that cannot go on (no judgments, a model that fails to load, ...)."""
+
+
+# Judgments and zero-shot evaluation ----------------------------------------------------------------
+
+
+def judgment_paths(settings: Settings) -> list[Path]:
+    paths = [Path(p) for p in settings.lifecycle.judgments]
+    return [p if p.is_absolute() else settings.judgments_dir / p for p in paths]
+
+
+def load_judgments(settings: Settings) -> list[Judgment]:
+    """The gate's judgments: the CSV files named in ``lifecycle.judgments`` (``trend,genre,doc_id,grade``)."""
+    judgments: list[Judgment] = []
+    for path in judgment_paths(settings):
+        if not path.is_file():
+            raise LifecycleError(f"judgments file not found: {path} (set FRESHRANK_LIFECYCLE__JUDGMENTS)")
+        with path.open(encoding="utf-8", newline="") as fh:
+            for line, row in enumerate(csv.DictReader(fh), start=2):
+                try:
+                    judgments.append(
+                        Judgment(row["trend"], row.get("genre") or "", int(row["doc_id"]), int(row["grade"]))
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("%s line %d skipped: %s", path.name, line, exc)
+    if not judgments:
+        raise LifecycleError(f"no judgments in {', '.join(map(str, judgment_paths(settings)))}")
+    return judgments
+
+
+def judgments_hash(judgments: Sequence[Judgment]) -> str:
+    digest = hashlib.sha256()
+    for j in sorted(judgments, key=lambda j: (j.trend, j.genre, j.doc_id)):
+        digest.update(f"{j.trend}\t{j.genre}\t{j.doc_id}\t{j.grade}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def load_movies(settings: Settings) -> list[Movie]:
+    from freshrank.catalog.loader import load_catalog
+
+    return load_catalog(settings.movies_path).movies
+
+
+def zero_shot_ndcg(
+    classifier: Classifier, movies: Sequence[Movie], judgments: Sequence[Judgment]
+) -> dict[str, float]:
+    """nDCG@10 per judged query when the catalogue (within the query's genre) is ranked by the label's score.
+
+    This is the search ranking with no text query and one trending label; ties go to the lower id.
+    """
+    from freshrank.classify.labels import label_words
+    from freshrank.evaluate.metrics import ndcg_at_k, rank
+
+    qrels: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for j in judgments:
+        qrels[(j.trend, j.genre)][j.doc_id] = j.grade
+    trends = sorted({trend for trend, _ in qrels})
+    scores = classifier.score([label_words(trend) for trend in trends])
+    row_of = {trend: i for i, trend in enumerate(trends)}
+    ids = np.array([m.id for m in movies])
+    per_query: dict[str, float] = {}
+    for (trend, genre), grades in sorted(qrels.items()):
+        mask = np.array([not genre or genre in m.genres for m in movies], dtype=bool)
+        ranked = rank(dict(zip(ids[mask].tolist(), scores[row_of[trend]][mask].tolist(), strict=True)))
+        per_query[f"{trend}|{genre}"] = ndcg_at_k(ranked, grades, NDCG_K)
+    return per_query
+
+
+def measure(
+    classifier: Classifier, settings: Settings, *, dev_accuracy: float | None = None,
+    movies: Sequence[Movie] | None = None, judgments: Sequence[Judgment] | None = None,
+) -> ModelMetrics:
+    """Fit the classifier on the catalogue and measure its zero-shot nDCG@10 on the gate's judgments."""
+    movies = list(movies) if movies is not None else load_movies(settings)
+    judgments = list(judgments) if judgments is not None else load_judgments(settings)
+    classifier.fit(movies)
+    per_query = zero_shot_ndcg(classifier, movies, judgments)
+    return ModelMetrics(
+        ndcg_at_10=float(np.mean(list(per_query.values()))) if per_query else None,
+        dev_accuracy=dev_accuracy,
+        per_query=per_query,
+        judgments_hash=judgments_hash(judgments),
+    )
+
+
+def model_dev_accuracy(model_dir: Path, settings: Settings) -> float | None:
+    """Accuracy on the fixed NLI dev pairs (the NLI engineer's evaluation); None when it cannot be measured."""
+    from freshrank.train.quality import dev_accuracy
+
+    return float(dev_accuracy(model_dir, settings.nli_path))
+
+
+def evaluate_model_dir(model_dir: Path, settings: Settings) -> ModelMetrics:
+    """Dev accuracy plus zero-shot nDCG@10 of a trained (not yet registered) model directory."""
+    from freshrank.classify.models import load_model_dir
+
+    accuracy = model_dev_accuracy(model_dir, settings)
+    return measure(load_model_dir(model_dir, settings), settings, dev_accuracy=accuracy)
+
+
+# Gate ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GateDecision:
+    candidate: str
+    champion: str
+    passed: bool
+    reasons: list[str]
+    candidate_metrics: ModelMetrics
+    champion_metrics: ModelMetrics
+
+
+def gate(
+    candidate: str, candidate_metrics: ModelMetrics, champion: str, champion_metrics: ModelMetrics,
+    max_accuracy_drop: float,
+) -> GateDecision:
+    """Pass only on higher mean nDCG@10 and dev accuracy no more than ``max_accuracy_drop`` lower."""
+    reasons: list[str] = []
+    passed = True
+    new, old = candidate_metrics.ndcg_at_10, champion_metrics.ndcg_at_10
+    if new is None or old is None:
+        passed = False
+        reasons.append("nDCG@10 missing for " + ("the candidate" if new is None else "the champion"))
+    elif candidate_metrics.judgments_hash != champion_metrics.judgments_hash:
+        passed = False
+        reasons.append("candidate and champion were measured on different judgments")
+    elif new > old:
+        reasons.append(f"nDCG@10 {new:.4f} > champion's {old:.4f}")
+    else:
+        passed = False
+        reasons.append(f"nDCG@10 {new:.4f} does not beat the champion's {old:.4f}")
+    acc_new, acc_old = candidate_metrics.dev_accuracy, champion_metrics.dev_accuracy
+    if acc_old is None:
+        reasons.append("champion has no NLI dev accuracy: accuracy rule skipped")
+    elif acc_new is None:
+        passed = False
+        reasons.append("candidate has no NLI dev accuracy")
+    elif acc_new < acc_old - max_accuracy_drop - 1e-12:
+        passed = False
+        reasons.append(f"dev accuracy {acc_new:.4f} is more than {max_accuracy_drop:.2%} below {acc_old:.4f}")
+    else:
+        reasons.append(f"dev accuracy {acc_new:.4f} within {max_accuracy_drop:.2%} of {acc_old:.4f}")
+    return GateDecision(candidate, champion, passed, reasons, candidate_metrics, champion_metrics)
+
+
+def baseline_card(settings: Settings, registry: Registry) -> ModelCard:
+    """The embedding classifier's card: the implicit initial champion, measured once per judgments."""
+    from freshrank.classify.embedding import EmbeddingClassifier
+    from freshrank.train.registry import now_iso
+
+    judgments = load_judgments(settings)
+    if registry.has_card(EMBEDDING):
+        card = registry.card(EMBEDDING)
+        if card.metrics.judgments_hash == judgments_hash(judgments):
+            return card
+    classifier = EmbeddingClassifier(cache_dir=settings.cache_dir)
+    card = ModelCard(
+        version=EMBEDDING, model_type=EMBEDDING, base_model=settings.classifier.base_model or "all-MiniLM-L6-v2",
+        data="", data_hash="", params={"template": classifier.template},
+        metrics=measure(classifier, settings, judgments=judgments), created=now_iso(), parent="",
+        notes="Cosine similarity of the untrained base encoder: the implicit initial champion.",
+    )
+    registry.write_card(card)
+    return card
+
+
+def current_metrics(settings: Settings, registry: Registry, version: str) -> ModelMetrics:
+    """A version's metrics on the current judgments (re-measured and saved when the judgments changed)."""
+    if version == EMBEDDING:
+        return baseline_card(settings, registry).metrics
+    card = registry.card(version)
+    judgments = load_judgments(settings)
+    if card.metrics.judgments_hash != judgments_hash(judgments):
+        log.info("judgments changed since %s was measured: measuring again", version)
+        metrics = measure(registry.load(version, settings), settings, judgments=judgments)
+        metrics.dev_accuracy = card.metrics.dev_accuracy
+        card.metrics = metrics
+        registry.write_card(card)
+    return card.metrics
+
+
+# Promotion -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PromotionResult:
+    """What a promotion attempt did; ``promoted`` False leaves the champion unchanged."""
+
+    candidate: str
+    champion_before: str
+    champion_after: str
+    promoted: bool
+    forced: bool = False
+    reasons: list[str] = field(default_factory=list)
+    candidate_metrics: ModelMetrics | None = None
+    champion_metrics: ModelMetrics | None = None
+    rescored: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rescore_trends(settings: Settings) -> dict[str, Any]:
+    """Score the current trends with the (new) champion; failures are reported, never fatal to promotion."""
+    try:
+        from freshrank.search.service import SearchService
+    except ImportError as exc:
+        return {"ok": False, "error": f"search service not available: {exc}"}
+    try:
+        service = SearchService(settings)
+        result = service.refresh()
+        return {"ok": True, "result": _plain(result)}
+    except Exception as exc:  # the champion is switched either way; the next refresh retries
+        log.warning("re-scoring the current trends failed: %s", exc)
+        return {"ok": False, "error": str(exc)}
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses and pydantic models as plain JSON-friendly data."""
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    return value
+
+
+def promote(settings: Settings, version: str, *, force: bool = False, rescore: bool = True) -> PromotionResult:
+    """Gate ``version`` against the champion and promote it when it passes (or when ``force``)."""
+    registry = Registry.from_settings(settings)
+    version = registry.resolve(version)
+    champion = registry.champion()
+    if version == champion:
+        return PromotionResult(version, champion, champion, False, reasons=[f"{version} is already champion"])
+    candidate_metrics = current_metrics(settings, registry, version)
+    champion_metrics = current_metrics(settings, registry, champion)
+    decision = gate(version, candidate_metrics, champion, champion_metrics, settings.lifecycle.max_accuracy_drop)
+    result = PromotionResult(
+        version, champion, champion, False, force, list(decision.reasons), candidate_metrics, champion_metrics
+    )
+    if not (decision.passed or force):
+        return result
+    reason = "forced promotion" if force and not decision.passed else "passed the gate"
+    registry.set_champion(version, f"{reason}: " + "; ".join(decision.reasons))
+    result.promoted, result.champion_after = True, version
+    if rescore:
+        result.rescored = rescore_trends(settings)
+    return result
+
+
+def rollback(settings: Settings, *, rescore: bool = True) -> PromotionResult:
+    """Make the previous champion current again (one command, no gate)."""
+    registry = Registry.from_settings(settings)
+    before = registry.champion()
+    entry = registry.rollback()
+    result = PromotionResult(entry.version, before, entry.version, True, reasons=[entry.reason])
+    if rescore:
+        result.rescored = rescore_trends(settings)
+    return result
+
+
+# Training ------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def register_trained(
+    settings: Settings, model_dir: Path, metrics: ModelMetrics, *, params: dict[str, Any], data: Path | None = None
+) -> ModelCard:
+    """Register a trained model directory with a card built from its own description and ``params``."""
+    description = _model_description(model_dir)
+    data_path = data or Path(str(description.get("data", settings.nli_path)))
+    return Registry.from_settings(settings).register(
+        model_dir,
+        model_type=str(description.get("model_type", description.get("type", "unknown"))),
+        base_model=str(description.get("base_model", params.get("base_model", ""))),
+        data=str(data_path),
+        data_hash=file_sha256(data_path) if data_path.is_file() else "",
+        params=params,
+        metrics=metrics,
+    )
+
+
+def _model_description(model_dir: Path) -> dict[str, Any]:
+    import json
+
+    path = model_dir / "freshrank-model.json"
+    if not path.is_file():
+        raise LifecycleError(f"{model_dir} is not a freshrank model directory (no freshrank-model.json)")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def register_and_gate(
+    settings: Settings, model_dir: Path, *, params: dict[str, Any], data: Path | None = None,
+    metrics: ModelMetrics | None = None, promote_if_better: bool = True,
+) -> tuple[ModelCard, PromotionResult | None]:
+    """Evaluate (unless ``metrics`` are given), register, and promote when the gate passes."""
+    metrics = metrics or evaluate_model_dir(model_dir, settings)
+    card = register_trained(settings, model_dir, metrics, params=params, data=data)
+    if not promote_if_better:
+        return card, None
+    try:
+        return card, promote(settings, card.version)
+    except RegistryError as exc:
+        raise LifecycleError(str(exc)) from exc

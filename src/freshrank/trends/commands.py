@@ -1,0 +1,194 @@
+"""``freshrank trends replay|top|stream|label|simulate``: detect trending hashtags and keep the top N."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import typer
+
+from freshrank.config import Settings
+from freshrank.console import err, out, print_json, progress
+
+trends_app = typer.Typer(
+    help="Trending hashtags: event-time sliding windows ranked by burst score, kept in a store.",
+    no_args_is_help=True,
+)
+
+
+def _exit_codes() -> tuple[int, int, int]:
+    from freshrank.cli import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
+
+    return EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ERROR
+
+
+def _store(settings: Settings, url: str | None):  # type: ignore[no-untyped-def]
+    from freshrank.trends import open_trend_store
+
+    return open_trend_store(url or settings.resolved_trend_store_url, settings.trends.ttl_seconds)
+
+
+@contextmanager
+def _unavailable_exits() -> Iterator[None]:
+    """A store that cannot be reached exits with EXIT_UNAVAILABLE and one clear line."""
+    import redis
+
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        err.print(f"[red]trend store unavailable:[/] {exc}")
+        raise typer.Exit(_exit_codes()[1]) from exc
+
+
+def _open_input(path: str) -> IO[str]:
+    if path == "-":
+        return sys.stdin
+    file = Path(path)
+    if not file.is_file():
+        err.print(f"[red]input not found:[/] {path}")
+        raise typer.Exit(_exit_codes()[0])
+    if file.suffix == ".gz":
+        return gzip.open(file, "rt", encoding="utf-8", errors="replace")
+    return file.open(encoding="utf-8", errors="replace")
+
+
+def _tracked_lines(fh: IO[str], total: int | None) -> Iterator[str]:
+    """Lines of ``fh`` with a progress bar on stderr (advanced every 10,000 lines)."""
+    with progress() as bar:
+        task = bar.add_task("replaying", total=total)
+        done = 0
+        for number, line in enumerate(fh, start=1):
+            done += len(line)
+            if not number % 10_000:
+                bar.update(task, completed=done)
+            yield line
+        bar.update(task, completed=total or done)
+
+
+def _print_trends(trends: list, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        print_json([t.to_dict() for t in trends])
+        return
+    from rich.table import Table
+
+    table = Table("rank", "hashtag", "label", "score", "count", "baseline", "authors")
+    for rank, t in enumerate(trends, start=1):
+        authors = "" if t.authors is None else str(t.authors)
+        table.add_row(str(rank), t.hashtag, t.label, f"{t.score:.2f}", str(t.count), f"{t.baseline:g}", authors)
+    if trends:
+        out.print(table)
+    else:
+        err.print("no trends (the stream is empty, nothing qualifies, or the snapshot expired)")
+
+
+@trends_app.command("replay")
+def replay(
+    input: str = typer.Option(..., "--input", "-i", help="JSONL(.gz) of {text, created_at, user?}; '-' = stdin."),
+    speed: float = typer.Option(0.0, help="Event seconds per wall second (e.g. 60); 0 = as fast as possible."),
+    top_n: int = typer.Option(None, "--top", help="How many trends (default: settings.trends.top_n)."),
+    store_url: str = typer.Option(None, "--store", help="Trend store URL (default: the configured one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list of the final top N on stdout."),
+) -> None:
+    """Replay a post file through the engine; print the final top N and write it to the trend store.
+
+    With --speed the replay runs in scaled real time and writes a snapshot at every slide.
+    """
+    from freshrank.trends.engine import TrendEngine
+    from freshrank.trends.sources.replay import replay_lines
+
+    settings = Settings()
+    engine = TrendEngine(settings.trends)
+    n = top_n or settings.trends.top_n
+    with _unavailable_exits():
+        store = _store(settings, store_url)
+        on_tick = (lambda e: store.replace(e.top(n))) if speed else None
+        total = Path(input).stat().st_size if input != "-" and Path(input).is_file() else None
+        with _open_input(input) as fh:
+            report = replay_lines(engine, _tracked_lines(fh, total), speed=speed or None, on_tick=on_tick)
+        engine.finish()
+        trends = engine.top(n)
+        store.replace(trends)
+        store.close()
+    _report_malformed(report)
+    stats = engine.stats
+    err.print(
+        f"{report.posts:,} posts, {stats.late:,} late, {report.malformed_count:,} malformed lines, "
+        f"{engine.tracked_tags:,} tags tracked; window ends {engine.tick}"
+    )
+    _print_trends(trends, as_json)
+
+
+def _report_malformed(report) -> None:  # type: ignore[no-untyped-def]
+    for bad in report.malformed[:10]:
+        err.print(f"[yellow]line {bad.line}:[/] {bad.reason}")
+    if report.malformed_count > 10:
+        err.print(f"[yellow]… {report.malformed_count - 10:,} more malformed lines[/]")
+
+
+@trends_app.command("top")
+def top(
+    n: int = typer.Option(None, "--n", "-n", help="How many (default: settings.trends.top_n)."),
+    store_url: str = typer.Option(None, "--store", help="Trend store URL (default: the configured one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list on stdout."),
+) -> None:
+    """The current top N from the trend store (empty when the snapshot is older than the TTL)."""
+    settings = Settings()
+    with _unavailable_exits():
+        store = _store(settings, store_url)
+        trends = store.top(n or settings.trends.top_n)
+        store.close()
+    _print_trends(trends, as_json)
+
+
+@trends_app.command("label")
+def label(
+    hashtags: list[str] = typer.Argument(..., help="Hashtags, e.g. '#SharkWeek' sharkweek '#WWII'."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object {hashtag: label}."),
+) -> None:
+    """Show the classifier label of hashtags (camelCase/digit split, word segmentation, acronyms kept)."""
+    from freshrank.trends.labels import hashtag_to_label
+
+    labels = {tag: hashtag_to_label(tag) for tag in hashtags}
+    if as_json:
+        print_json(labels)
+        return
+    for tag, text in labels.items():
+        typer.echo(f"{tag}\t{text}")
+
+
+@trends_app.command("simulate")
+def simulate(
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the replay JSONL."),
+    hours: float = typer.Option(2.0, help="Length of the stream in hours."),
+    rate: float = typer.Option(5.0, help="Background posts per second (sampled from the shared tweets)."),
+    popular_tag: str = typer.Option("love", help="Always-popular tag ('' = none)."),
+    popular_rate: float = typer.Option(0.5, help="Posts per second of the always-popular tag."),
+    burst_tag: str = typer.Option("christmas", help="Tag that bursts ('' = none)."),
+    burst_at: float = typer.Option(110.0, help="Minutes after the start when the burst begins."),
+    burst_minutes: float = typer.Option(5.0, help="Length of the burst in minutes."),
+    burst_rate: float = typer.Option(0.5, help="Posts per second of the bursting tag."),
+    seed: int = typer.Option(7, help="Random seed."),
+    epoch_ms: bool = typer.Option(False, help="Write created_at as epoch ms instead of ISO-8601."),
+) -> None:
+    """Write a replay file with a known answer: steady background + always-popular tag + a burst."""
+    from freshrank.trends.simulate import Scenario, load_texts, write_jsonl
+
+    settings = Settings()
+    if not settings.tweets_path.is_file():
+        err.print(f"[red]tweets not found:[/] {settings.tweets_path} (set FRESHRANK_DATA_DIR)")
+        raise typer.Exit(_exit_codes()[0])
+    scenario = Scenario(
+        seconds=hours * 3600, background_rate=rate, popular_tag=popular_tag or None, popular_rate=popular_rate,
+        burst_tag=burst_tag.lstrip("#") or None, burst_at_seconds=burst_at * 60,
+        burst_seconds=burst_minutes * 60, burst_rate=burst_rate, seed=seed,
+    )
+    lines = write_jsonl(scenario.posts(load_texts(settings.tweets_path)), output, epoch_ms=epoch_ms)
+    err.print(f"wrote {lines:,} posts to {output}; burst of #{scenario.burst_tag} at {scenario.burst_at}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(trends_app, name="trends")

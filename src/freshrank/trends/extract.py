@@ -1,0 +1,58 @@
+"""Hashtag extraction: Unicode-aware, not fooled by URLs, HTML entities or trailing punctuation.
+
+Rules (close to twitter-text): a hashtag is ``#`` or ``＃`` followed by letters, combining marks, digits,
+underscores and zero-width (non-)joiners, with at least one letter (``#1`` is not a hashtag; variation
+selectors such as the emoji VS-16 end a tag). The sign must not follow a word character, ``&`` (HTML
+entities such as ``&#39;``), ``#``, ``@`` or ``/``. URLs are removed before matching, so
+``https://x.org/page#section`` yields nothing. Entities are decoded first (``caf&eacute;`` is ``café``).
+Tags longer than ``MAX_TAG_CHARS`` are ignored (a 10,000-character "tag" is noise, not a topic). Each
+spelling is returned once per text, in order of appearance, without the ``#``, in its original case (the
+engine counts ``#Love #love`` once).
+
+Speed: pure-ASCII texts take a stdlib ``re`` pass; other texts the ``regex`` module, whose ``\\p{L}``,
+``\\p{M}`` classes cover combining marks (Devanagari, Thai, decomposed accents) that stdlib ``\\w`` misses.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import regex
+
+MAX_TAG_CHARS = 100
+
+_URL = re.compile(r"(?:\b[a-zA-Z][a-zA-Z0-9+.-]*://|\bwww\.)\S*")
+_ASCII_TAG = re.compile(r"(?<![\w&#@/])#([0-9_]*[A-Za-z][A-Za-z0-9_]*)")
+_UNICODE_TAG = regex.compile(
+    r"(?<![\p{L}\p{M}\p{N}_&#＃@/])[#＃]"
+    r"([\p{N}\p{M}_--\p{VS}]*\p{L}[\p{L}\p{M}\p{N}_\u200c\u200d--\p{VS}]*)",
+    flags=regex.V1,
+)
+
+
+def _clean(text: str) -> str:
+    if "&" in text:
+        text = html.unescape(text)
+    if "://" in text or "www." in text:
+        text = _URL.sub(" ", text)
+    return text
+
+
+def _find(text: str) -> list[str]:
+    if text.isascii():
+        return _ASCII_TAG.findall(text)
+    return _UNICODE_TAG.findall(text)
+
+
+def extract_hashtags(text: str) -> list[str]:
+    """Hashtags in ``text``: without '#', original case, each spelling once, in order."""
+    if "#" not in text and "＃" not in text:
+        return []
+    text = _clean(text)
+    tags = _find(text)
+    if len(tags) > 1:
+        tags = list(dict.fromkeys(tags))
+    if len(text) > MAX_TAG_CHARS:
+        tags = [tag for tag in tags if len(tag) <= MAX_TAG_CHARS]
+    return tags

@@ -1,0 +1,152 @@
+"""The plain-Python parts of the Flink job: the stateless per-post UDF bodies and the sink's bookkeeping.
+
+They import no PyFlink, so the main virtualenv tests them directly; ``job.py`` wraps them as UDFs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from freshrank.trends.base import Trend
+from freshrank.trends.extract import extract_hashtags
+from freshrank.trends.labels import hashtag_to_label
+from freshrank.trends.sources.replay import parse_time_ms
+
+log = logging.getLogger(__name__)
+MAX_LOGGED_BAD_TIMES = 20
+
+
+def tag_key(tag: str) -> str:
+    """The case-folded counting key of a hashtag (the embedded engine's rule)."""
+    return tag.lstrip("#＃").casefold()
+
+
+class PostTime:
+    """``created_at`` (ISO-8601, epoch ms, or epoch s below 1e11) → epoch ms; None when unreadable."""
+
+    def __init__(self) -> None:
+        self.bad = 0
+
+    def __call__(self, created_at: str | None, text: str | None) -> int | None:
+        if created_at is None or text is None:
+            return self._reject(created_at, "missing text or created_at")
+        try:
+            try:  # JSON numbers reach Flink's STRING column as their text ("1.7E12" included)
+                return parse_time_ms(float(created_at))
+            except ValueError:
+                return parse_time_ms(created_at)
+        except (ValueError, OverflowError) as exc:
+            return self._reject(created_at, str(exc))
+
+    def _reject(self, created_at: str | None, reason: str) -> None:
+        self.bad += 1
+        if self.bad <= MAX_LOGGED_BAD_TIMES:
+            log.warning("skipping a post with unreadable created_at %r: %s", (created_at or "")[:80], reason)
+        return None
+
+
+class PostTags:
+    """A post's hashtags as ``(key, spelling)`` rows: each key once, blocked tags dropped."""
+
+    def __init__(self, block_list: Iterable[str]) -> None:
+        self.blocked = {tag_key(tag) for tag in block_list}
+
+    def __call__(self, text: str | None) -> Iterator[tuple[str, str]]:
+        if not text:
+            return
+        seen: set[str] = set()
+        for spelling in extract_hashtags(text):
+            key = tag_key(spelling)
+            if key and key not in self.blocked and key not in seen:
+                seen.add(key)
+                yield key, spelling
+
+
+@dataclass
+class TopRow:
+    """One row of the job's ranking: a tag in the top N of the window ending at ``window_end_ms``."""
+
+    window_end_ms: int
+    key: str
+    spelling: str
+    count: int
+    baseline: int
+    authors: int
+    authored: int
+    score: float
+    rank: int
+
+    def to_trend(self) -> Trend:
+        return Trend(
+            hashtag="#" + self.spelling,
+            label=hashtag_to_label(self.spelling) or self.key,
+            score=self.score,
+            count=self.count,
+            baseline=float(self.baseline),
+            authors=self.authors if self.authored else None,
+        )
+
+
+@dataclass
+class WindowCollector:
+    """Groups ranking rows by window; hands each window over once a later window starts (streaming)."""
+
+    slide_ms: int
+    posts: int = 0
+    last_ms: int | None = None
+    windows: int = 0
+    _current_end: int | None = None
+    _rows: list[TopRow] = field(default_factory=list)
+    _kept: dict[int, list[TopRow]] = field(default_factory=dict)
+
+    def add_posts(self, posts: int, last_ms: int) -> None:
+        """A per-slide marker: how many posts it had and the latest event time in it."""
+        self.posts += posts
+        self.last_ms = last_ms if self.last_ms is None else max(self.last_ms, last_ms)
+
+    def add_top(self, row: TopRow) -> list[TopRow] | None:
+        """Add a ranking row; returns the previous window's rows when this row starts a newer window."""
+        if self._current_end is None or row.window_end_ms == self._current_end:
+            self._current_end = row.window_end_ms
+            self._rows.append(row)
+            return None
+        done = self._close()
+        self._current_end = row.window_end_ms
+        self._rows = [row]
+        return done
+
+    def _close(self) -> list[TopRow]:
+        rows = sorted(self._rows, key=lambda r: r.rank)
+        self.windows += 1
+        if self._current_end is not None:
+            self._kept[self._current_end] = rows
+        # A bounded run needs only the window at the last post, which is never before the first tick at or
+        # after the latest post seen so far: drop the windows before that (bounded memory).
+        floor = self.final_end_ms
+        if floor is not None:
+            for end in [end for end in self._kept if end < floor]:
+                del self._kept[end]
+        return rows
+
+    def flush(self) -> list[TopRow] | None:
+        """End of input: the last window's rows (None when there was none)."""
+        if self._current_end is None:
+            return None
+        done = self._close()
+        self._current_end, self._rows = None, []
+        return done
+
+    @property
+    def final_end_ms(self) -> int | None:
+        """End of the window a bounded stream finishes on: the first tick at or after the last post."""
+        if self.last_ms is None:
+            return None
+        return math.ceil(self.last_ms / self.slide_ms) * self.slide_ms
+
+    def final(self) -> list[TopRow]:
+        """The ranking of the final window (empty when no tag qualified in it)."""
+        end = self.final_end_ms
+        return [] if end is None else self._kept.get(end, [])

@@ -1,0 +1,52 @@
+"""What the launcher (main venv) hands the PyFlink job (``.venv-flink``) and what the job hands back.
+
+Both sides import this module, so it needs only pydantic and freshrank's settings.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from freshrank.config import TrendSettings
+from freshrank.trends.base import Trend
+from freshrank.trends.stores.codec import decode, encode
+
+
+class KafkaTopic(BaseModel):
+    """A Kafka topic of posts (JSON objects ``{"text", "created_at", "user"?}``, one per message)."""
+
+    topic: str
+    bootstrap: str = "127.0.0.1:9092"
+    group_id: str = "freshrank-trends"
+
+
+class FlinkJobSpec(BaseModel):
+    """One run of the trend job: where posts come from, the window settings and where trends go."""
+
+    input_path: str | None = None  # absolute path of a JSONL(.gz) file
+    kafka: KafkaTopic | None = None
+    bounded: bool = True  # Kafka: stop at the offsets that were latest when the job started
+    trends: TrendSettings = Field(default_factory=TrendSettings)
+    store_url: str | None = None  # None: only report the trends, write no store
+    ttl_seconds: int = 3600
+    parallelism: int = 1
+    jars: list[str] = Field(default_factory=list)
+    result_path: str
+
+
+class FlinkJobResult(BaseModel):
+    """The final snapshot and what the job did."""
+
+    trends: list[str]  # each trend in the stores' JSON form (codec.encode)
+    window_end_ms: int | None  # end of the window the snapshot ranks (None: no posts)
+    posts: int  # posts with a readable time, counted by the job
+    windows: int  # windows emitted (hop windows with at least one qualifying tag)
+    snapshots: int  # snapshots written to the store
+    seconds: float  # wall-clock time of the job, start-up included
+
+    def to_trends(self) -> list[Trend]:
+        return [decode(raw) for raw in self.trends]
+
+    @staticmethod
+    def encode_trends(trends: list[Trend]) -> list[str]:
+        return [encode(t) for t in trends]

@@ -1,0 +1,1 @@
+"""Where posts come from: JSONL replay and stdin (``replay``), Bluesky Jetstream, Mastodon, X filtered stream."""
