@@ -45,7 +45,10 @@ def test_window_is_right_closed_and_baseline_is_previous_window() -> None:
     assert (trend.count, trend.baseline, trend.score) == (3, 2.0, pytest.approx(1 / math.sqrt(3)))
 
 
-def brute_force(events: list[tuple[int, list[str]]], tick_ms: int, window_ms: int) -> dict[str, tuple[int, int]]:
+Events = list[tuple[int, list[str]]]
+
+
+def brute_force(events: Events, tick_ms: int, window_ms: int) -> dict[str, tuple[int, int]]:
     cur: Counter[str] = Counter()
     prev: Counter[str] = Counter()
     for ms, tags in events:

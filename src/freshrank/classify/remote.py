@@ -46,8 +46,15 @@ class RemoteClassifier:
     name = "remote"
 
     def __init__(
-        self, url: str, *, settings: Settings | None = None, batch_size: int | None = None, max_labels: int = 100,
-        retries: int = 4, backoff_seconds: float = 0.5, timeout_seconds: float = 120.0,
+        self,
+        url: str,
+        *,
+        settings: Settings | None = None,
+        batch_size: int | None = None,
+        max_labels: int = 100,
+        retries: int = 4,
+        backoff_seconds: float = 0.5,
+        timeout_seconds: float = 120.0,
         client: httpx.Client | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -106,7 +113,9 @@ class RemoteClassifier:
                 log.debug("classifier %s attempt %d: %s", self.url, attempt + 1, last_error)
                 continue
             if response.status_code >= 400:
-                raise RemoteClassifierError(f"classifier at {self.url} refused the request: {_message(response)}")
+                raise RemoteClassifierError(
+                    f"classifier at {self.url} refused the request: {_message(response)}"
+                )
             return self._predictions(response, len(instances))
         raise ClassifierUnavailable(
             f"classifier server at {self.url} unavailable after {self.retries + 1} attempts ({last_error})"
@@ -119,7 +128,9 @@ class RemoteClassifier:
         except (ValueError, KeyError, TypeError) as exc:
             raise RemoteClassifierError(f"classifier at {self.url} sent no V1 predictions: {exc}") from exc
         if not isinstance(predictions, list) or len(predictions) != expected:
-            raise RemoteClassifierError(f"classifier at {self.url} answered {len(predictions)} of {expected} instances")
+            raise RemoteClassifierError(
+                f"classifier at {self.url} answered {len(predictions)} of {expected} instances"
+            )
         self._version = str(body.get("model_version") or self._version or "remote")
         return predictions
 
@@ -129,4 +140,8 @@ def _message(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return response.text[:300]
-    return str(body.get("error") or body.get("detail") or body)[:300] if isinstance(body, dict) else str(body)[:300]
+    return (
+        str(body.get("error") or body.get("detail") or body)[:300]
+        if isinstance(body, dict)
+        else str(body)[:300]
+    )

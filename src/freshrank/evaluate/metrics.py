@@ -112,8 +112,8 @@ def err_at_k(ranking: Sequence[int], qrels: Qrels, k: int, max_grade: int | None
     """Expected reciprocal rank (Chapelle et al. 2009): sum_r 1/r * R_r * prod_{i<r} (1 - R_i).
 
     ``R = (2^g - 1) / 2^max_grade``; ``max_grade`` defaults to the highest grade judged for the query
-    (at least 1), so on binary judgments a relevant document stops the user for sure. TREC's gdeval fixes
-    ``max_grade=4``.
+    (at least 1), so on binary judgments a relevant document stops the user with probability 1/2. TREC's
+    gdeval fixes ``max_grade=4``.
     """
     _check_k(k)
     top = max_grade if max_grade is not None else max([1, *qrels.values()])

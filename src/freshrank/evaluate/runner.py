@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -12,6 +11,7 @@ from freshrank.evaluate.base import EvaluationRun, Judgment
 from freshrank.evaluate.metrics import MetricParams, mean_metrics, query_metrics
 from freshrank.evaluate.store import iter_groups
 from freshrank.search.base import SearchPage
+from freshrank.trends.labels import hashtag_to_label
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +101,8 @@ class EvaluationReport:
 
 
 def hashtag_words(trend: str) -> str:
-    """The words of a hashtag (``#SharkWeek`` → ``shark week``), as the trend stage labels it."""
-    try:
-        from freshrank.trends.labels import hashtag_to_label
-    except ImportError:  # the trend stage not installed: camel case and separators only
-        log.warning("freshrank.trends.labels missing: splitting hashtags on case and separators only")
-        text = re.sub(r"(?<=[a-z])(?=[A-Z])|[_\-]+", " ", trend.lstrip("#"))
-        return " ".join(text.lower().split())
-    return str(hashtag_to_label(trend))
+    """The words of a hashtag (``#SharkWeek`` → ``shark week``), exactly as the trend stage labels it."""
+    return hashtag_to_label(trend)
 
 
 def boosted_ranker(service: RankingService, depth: int = RETRIEVE_DEPTH) -> Ranker:

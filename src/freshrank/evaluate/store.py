@@ -129,13 +129,13 @@ class SqlJudgmentStore:
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration (a no-op when it is current)."""
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs its plugins
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["table_prefix"] = self.prefix
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,7 +32,7 @@ from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
 from freshrank.evaluate.store import open_judgment_store
 from freshrank.monitor.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
 from freshrank.search.base import SearchHit, SearchPage
-from freshrank.search.service import SearchService
+from freshrank.search.service import SearchService, hashtag_label
 from freshrank.serve.snapshots import (
     MAX_NAME_CHARS,
     RankedDoc,
@@ -42,6 +42,8 @@ from freshrank.serve.snapshots import (
     SnapshotQuery,
     SnapshotStore,
 )
+from freshrank.train.lifecycle import LifecycleError
+from freshrank.train.registry import CHAMPION, EMBEDDING, Registry, RegistryError
 from freshrank.trends import Trend, TrendStore, open_trend_store
 
 log = logging.getLogger(__name__)
@@ -220,6 +222,7 @@ class Workbench:
         self.settings = settings
         self._lock = threading.RLock()
         self._opened: dict[str, Any] = {}
+        self._candidate: tuple[str, SearchService] | None = None
 
     def _get(self, name: str, opener: Callable[[], Any]) -> Any:
         with self._lock:
@@ -255,10 +258,26 @@ class Workbench:
         store: SnapshotStore = self._get("snapshot store", lambda: SnapshotStore(path))
         return store
 
+    def candidate(self, name: str) -> SearchService:
+        """A search service that boosts with model ``name`` (its scores computed when first needed)."""
+        try:
+            version = Registry.from_settings(self.settings).resolve(name)
+        except RegistryError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        settings = self.settings.model_copy(deep=True)
+        settings.classifier.name = version
+        with self._lock:
+            held = self._candidate
+            if held is None or held[0] != version:  # keep one candidate loaded, not every one ever compared
+                held = (version, SearchService.from_settings(settings))
+                self._candidate = held
+            return held[1]
+
     def forget_service(self) -> None:
         """Drop the search service so the next call reopens it (after a promotion changed the champion)."""
         with self._lock:
             self._opened.pop("search service", None)
+            self._candidate = None
 
     def close(self) -> None:
         with self._lock:
@@ -294,12 +313,10 @@ def _search(
     trends: list[str] | None,
     limit: int,
     offset: int = 0,
-    service: Any = None,
+    service: SearchService | None = None,
 ) -> SearchPage:
     try:
-        page: SearchPage = (service or wb.service).search(
-            q, genre or None, trends, limit=limit, offset=offset
-        )
+        page = (service or wb.service).search(q, genre or None, trends, limit=limit, offset=offset)
     except Unavailable:
         raise
     except Exception as exc:
@@ -308,18 +325,21 @@ def _search(
 
 
 def _live_hashtags(wb: Workbench) -> list[str]:
+    """The hashtags trending now; [] when the trend store is down (search then warns and boosts less)."""
     try:
         return [t.hashtag for t in wb.trends.top(wb.settings.trends.top_n)]
-    except Unavailable:
+    except Exception as exc:
+        log.warning("trend store unavailable: %s", exc)
         return []
 
 
-def _label_map(wb: Workbench) -> dict[str, str]:
-    """label -> hashtag of the current trends (to show ``#SharkWeek`` rather than ``shark week``)."""
+def _label_map(wb: Workbench, picked: Sequence[str]) -> dict[str, str]:
+    """label -> hashtag of the current and the picked trends (to show ``#SharkWeek``, not ``shark week``)."""
     try:
-        return {t.label: t.hashtag for t in wb.trends.top(None)}
-    except Exception:
-        return {}
+        labels = {t.label: t.hashtag for t in wb.trends.top(None)}
+    except Exception:  # the trend store is down: labels show as they are
+        labels = {}
+    return {**labels, **{hashtag_label(h): h for h in picked}}
 
 
 def _qrels(wb: Workbench, key: str, genre: str) -> dict[int, int]:
@@ -385,23 +405,32 @@ def _metrics(key: str, genre: str, ranking: list[int], qrels: dict[int, int]) ->
     )
 
 
-def _trends_for(wb: Workbench, params: SearchParams) -> list[str]:
+@dataclass(frozen=True)
+class Boost:
+    """Trends that boost: ``request`` for the service (None = the live trends), ``shown`` for the page."""
+
+    request: list[str] | None
+    shown: list[str]
+
+
+def _boost_for(wb: Workbench, params: SearchParams) -> Boost:
     if not params.boost:
-        return []
-    return list(dict.fromkeys(params.trend)) or _live_hashtags(wb)
+        return Boost([], [])
+    picked = list(dict.fromkeys(params.trend))
+    return Boost(picked, picked) if picked else Boost(None, _live_hashtags(wb))
 
 
 def _search_out(wb: Workbench, params: SearchParams) -> SearchOut:
-    trends = _trends_for(wb, params)
+    boost = _boost_for(wb, params)
     key = judgment_key(params.q, params.trend)
-    page = _search(wb, params.q, params.genre, trends, params.limit, params.offset)
+    page = _search(wb, params.q, params.genre, boost.request, params.limit, params.offset)
     qrels = _qrels(wb, key, params.genre)
     weight = wb.settings.search.boost_weight
-    labels = _label_map(wb)
+    labels = _label_map(wb, params.trend)
     hits = [
         _hit_out(params.offset + i, hit, weight, labels, qrels) for i, hit in enumerate(page.hits, start=1)
     ]
-    query = QueryOut(q=params.q, genre=params.genre, trends=trends, key=key)
+    query = QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key)
     return SearchOut(
         query=query,
         total=page.total,
@@ -446,12 +475,12 @@ def _link_movement(left: CompareSide, right: CompareSide) -> None:
 
 def _compare_baseline(wb: Workbench, params: CompareParams) -> CompareOut:
     """Boosted ranking against the lexical baseline (text, or the hashtags' words, with no boost)."""
-    trends = _trends_for(wb, params)
+    boost = _boost_for(wb, params)
     key = judgment_key(params.q, params.trend)
     qrels = _qrels(wb, key, params.genre)
     base_text = params.q or hashtag_words(params.trend)
     base = _search(wb, base_text, params.genre, [], params.limit)
-    boosted = _search(wb, params.q, params.genre, trends, params.limit)
+    boosted = _search(wb, params.q, params.genre, boost.request, params.limit)
     left = _side(
         "baseline (no trend boost)",
         QueryOut(q=base_text, genre=params.genre, trends=[], key=key),
@@ -459,7 +488,7 @@ def _compare_baseline(wb: Workbench, params: CompareParams) -> CompareOut:
         qrels,
     )
     right = _side(
-        "trend-boosted", QueryOut(q=params.q, genre=params.genre, trends=trends, key=key), boosted, qrels
+        "trend-boosted", QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key), boosted, qrels
     )
     _link_movement(left, right)
     return CompareOut(mode="baseline", left=left, right=right)
@@ -469,44 +498,27 @@ def _compare_models(wb: Workbench, params: CompareParams) -> CompareOut:
     """The champion's boosted ranking against a candidate model's (its scores computed on demand)."""
     if not params.candidate:
         raise HTTPException(422, "mode=models needs candidate=<model version>")
-    trends = _trends_for(wb, params)
+    boost = _boost_for(wb, params)
     key = judgment_key(params.q, params.trend)
     qrels = _qrels(wb, key, params.genre)
-    candidate_service = _candidate_service(wb, params.candidate, trends)
-    champion = _search(wb, params.q, params.genre, trends, params.limit)
-    candidate = _search(wb, params.q, params.genre, trends, params.limit, service=candidate_service)
-    query = QueryOut(q=params.q, genre=params.genre, trends=trends, key=key)
-    left = _side(f"champion ({_champion(wb)})", query, champion, qrels)
+    candidate_service = wb.candidate(params.candidate)
+    champion = _search(wb, params.q, params.genre, boost.request, params.limit)
+    candidate = _search(wb, params.q, params.genre, boost.request, params.limit, service=candidate_service)
+    query = QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key)
+    left = _side(f"serving ({_serving_model(wb)})", query, champion, qrels)
     right = _side(f"candidate ({params.candidate})", query, candidate, qrels)
     _link_movement(left, right)
     return CompareOut(mode="models", left=left, right=right)
 
 
 def _champion(wb: Workbench) -> str:
-    from freshrank.train.registry import Registry
-
     return Registry.from_settings(wb.settings).champion()
 
 
-def _candidate_service(wb: Workbench, candidate: str, trends: list[str]) -> Any:
-    """A search service whose classifier is ``candidate``, with the current trends scored by it."""
-    from freshrank.train.registry import Registry, RegistryError
-
-    try:
-        version = Registry.from_settings(wb.settings).resolve(candidate)
-    except RegistryError as exc:
-        raise HTTPException(404, str(exc)) from exc
-    settings = wb.settings.model_copy(deep=True)
-    settings.classifier.name = version
-
-    def open_candidate() -> Any:
-        from freshrank.search.service import SearchService
-
-        service = SearchService.from_settings(settings)
-        service.refresh()
-        return service
-
-    return wb._get(f"candidate {version}", open_candidate)
+def _serving_model(wb: Workbench) -> str:
+    """The model the search service boosts with: the configured classifier, or the registry's champion."""
+    name = wb.settings.classifier.name
+    return f"champion {_champion(wb)}" if name == CHAMPION else name
 
 
 def _history(trend: Trend) -> list[int]:
@@ -550,7 +562,10 @@ def _token_guard(settings: Settings) -> Callable[[str | None], None]:
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"] if p not in ("query", "body"))
+        loc = list(error["loc"])
+        if loc and loc[0] in ("query", "body", "path", "header"):  # where it came from, not which field
+            loc = loc[1:]
+        where = ".".join(str(p) for p in loc)
         parts.append(f"{where or 'request'}: {error['msg']}")
     return "; ".join(parts)
 
@@ -569,9 +584,9 @@ def _read_routes(wb: Workbench) -> APIRouter:
     @router.get("/query-metrics", response_model=QueryMetrics)
     def query_metrics(params: Annotated[SearchParams, Query()]) -> QueryMetrics:
         """nDCG@10, P@10 and the judged share of the top 10 of this query's ranking."""
-        trends = _trends_for(wb, params)
+        boost = _boost_for(wb, params)
         key = judgment_key(params.q, params.trend)
-        page = _search(wb, params.q, params.genre, trends, K)
+        page = _search(wb, params.q, params.genre, boost.request, K)
         return _metrics(key, params.genre, [hit.id for hit in page.hits], _qrels(wb, key, params.genre))
 
     @router.get("/trends", response_model=list[TrendOut])
@@ -630,8 +645,6 @@ def _read_routes(wb: Workbench) -> APIRouter:
 
     @router.get("/models")
     def models() -> dict[str, Any]:
-        from freshrank.train.registry import EMBEDDING, Registry
-
         registry = Registry.from_settings(wb.settings)
         versions = [EMBEDDING, *registry.versions()]
         cards = {v: registry.card(v).to_dict() for v in versions if registry.has_card(v)}
@@ -821,6 +834,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SnapshotNotFound)
     async def missing_snapshot(request: Request, exc: SnapshotNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(RegistryError)
+    @app.exception_handler(LifecycleError)
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        status = 404 if str(exc).startswith("no model version") else 409
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:

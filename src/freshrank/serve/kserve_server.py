@@ -39,10 +39,14 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "zero-shot-classifier"
 
 SERVED_MODEL = Gauge(
-    "freshrank_served_model_info", "The model a KServe classifier server answers with (value 1).", ["model", "version"]
+    "freshrank_served_model_info",
+    "The model a KServe classifier server answers with (value 1).",
+    ["model", "version"],
 )
 REJECTED_REQUESTS = Counter(
-    "freshrank_classifier_rejected_requests_total", "Inference requests refused as invalid (4xx).", ["protocol"]
+    "freshrank_classifier_rejected_requests_total",
+    "Inference requests refused as invalid (4xx).",
+    ["protocol"],
 )
 
 
@@ -58,7 +62,10 @@ class Limits:
     @classmethod
     def from_settings(cls, lifecycle: LifecycleSettings) -> Limits:
         return cls(
-            lifecycle.max_instances, lifecycle.max_labels, lifecycle.max_sequence_chars, lifecycle.max_label_chars
+            lifecycle.max_instances,
+            lifecycle.max_labels,
+            lifecycle.max_sequence_chars,
+            lifecycle.max_label_chars,
         )
 
 
@@ -79,7 +86,9 @@ def validate_labels(labels: Any, limits: Limits, where: str) -> list[str]:
         raise InvalidInput(f"{where}: 'labels' must be a non-empty list of strings")
     if len(labels) > limits.max_labels:
         raise InvalidInput(f"{where}: {len(labels)} labels; the limit is {limits.max_labels} per instance")
-    return [_check_text(label, f"{where}: label {i}", limits.max_label_chars) for i, label in enumerate(labels)]
+    return [
+        _check_text(label, f"{where}: label {i}", limits.max_label_chars) for i, label in enumerate(labels)
+    ]
 
 
 def validate_v1(payload: Any, limits: Limits) -> list[tuple[str, list[str]]]:
@@ -90,7 +99,9 @@ def validate_v1(payload: Any, limits: Limits) -> list[tuple[str, list[str]]]:
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"request body is not JSON: {exc}") from exc
     if not isinstance(payload, dict) or "instances" not in payload:
-        raise InvalidInput('expected a JSON object {"instances": [{"sequence": "...", "labels": ["..."]}, ...]}')
+        raise InvalidInput(
+            'expected a JSON object {"instances": [{"sequence": "...", "labels": ["..."]}, ...]}'
+        )
     instances = payload["instances"]
     if not isinstance(instances, list) or not instances:
         raise InvalidInput("'instances' must be a non-empty list")
@@ -137,12 +148,17 @@ def validate_v2(request: InferRequest, limits: Limits) -> list[tuple[str, list[s
     else:
         raise InvalidInput(f"input 'labels' must have shape [L] or [{len(sequences)}, L], got {shape}")
     return [
-        (_check_text(seq, f"sequence {i}", limits.max_sequence_chars), validate_labels(row, limits, f"sequence {i}"))
+        (
+            _check_text(seq, f"sequence {i}", limits.max_sequence_chars),
+            validate_labels(row, limits, f"sequence {i}"),
+        )
         for i, (seq, row) in enumerate(zip(sequences, rows, strict=True))
     ]
 
 
-def classify(classifier: Classifier, instances: Sequence[tuple[str, list[str]]]) -> list[tuple[list[str], list[float]]]:
+def classify(
+    classifier: Classifier, instances: Sequence[tuple[str, list[str]]]
+) -> list[tuple[list[str], list[float]]]:
     """Scores per instance, labels sorted by score; instances sharing a label set go in one call."""
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, (_, labels) in enumerate(instances):
@@ -187,7 +203,9 @@ class ZeroShotModel(Model):
             self.classifier, self.version = classifier, classifier.version
             SERVED_MODEL.labels(model=self.name, version=self.version).set(1)
             self.ready = True
-            log.info("model %s (%s) ready in %.1fs", self.version, self.model_ref, time.perf_counter() - started)
+            log.info(
+                "model %s (%s) ready in %.1fs", self.version, self.model_ref, time.perf_counter() - started
+            )
             return True
 
     def _run(self, instances: list[tuple[str, list[str]]]) -> list[tuple[list[str], list[float]]]:
@@ -200,13 +218,17 @@ class ZeroShotModel(Model):
         return results
 
     async def predict(
-        self, payload: dict[str, Any] | InferRequest, headers: dict[str, str] | None = None,
+        self,
+        payload: dict[str, Any] | InferRequest,
+        headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> dict[str, Any] | InferResponse:
         protocol = "v2" if isinstance(payload, InferRequest) else "v1"
         try:
-            instances = validate_v2(payload, self.limits) if isinstance(payload, InferRequest) else validate_v1(
-                payload, self.limits
+            instances = (
+                validate_v2(payload, self.limits)
+                if isinstance(payload, InferRequest)
+                else validate_v1(payload, self.limits)
             )
         except InvalidInput:
             REJECTED_REQUESTS.labels(protocol=protocol).inc()
@@ -223,7 +245,9 @@ class ZeroShotModel(Model):
             "model_version": self.version,
         }
 
-    def _v2_response(self, request: InferRequest, results: list[tuple[list[str], list[float]]]) -> InferResponse:
+    def _v2_response(
+        self, request: InferRequest, results: list[tuple[list[str], list[float]]]
+    ) -> InferResponse:
         width = max(len(labels) for labels, _ in results)
         if any(len(labels) != width for labels, _ in results):
             raise InvalidInput("V2 requests need the same number of labels for every sequence")
@@ -235,7 +259,10 @@ class ZeroShotModel(Model):
             InferOutput(name="scores", shape=shape, datatype="FP32", data=scores),
         ]
         return InferResponse(
-            response_id=request.id or "", model_name=self.name, infer_outputs=outputs, model_version=self.version
+            response_id=request.id or "",
+            model_name=self.name,
+            infer_outputs=outputs,
+            model_version=self.version,
         )
 
 
@@ -261,7 +288,11 @@ def run(settings: Settings, host: str, port: int, model: str = "champion") -> No
     server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_docs_url=False)
     server.register_model(zero_shot)
     rest = RESTServer(
-        FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, port, workers=1,
+        FASTAPI_APP_IMPORT_STRING,
+        server.dataplane,
+        server.model_repository_extension,
+        port,
+        workers=1,
         grace_period=5,
     )
     rest.config.host = host  # kserve hard-codes 0.0.0.0

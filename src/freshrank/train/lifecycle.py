@@ -100,8 +100,12 @@ def zero_shot_ndcg(
 
 
 def measure(
-    classifier: Classifier, settings: Settings, *, dev_accuracy: float | None = None,
-    movies: Sequence[Movie] | None = None, judgments: Sequence[Judgment] | None = None,
+    classifier: Classifier,
+    settings: Settings,
+    *,
+    dev_accuracy: float | None = None,
+    movies: Sequence[Movie] | None = None,
+    judgments: Sequence[Judgment] | None = None,
 ) -> ModelMetrics:
     """Fit the classifier on the catalogue and measure its zero-shot nDCG@10 on the gate's judgments."""
     movies = list(movies) if movies is not None else load_movies(settings)
@@ -116,9 +120,16 @@ def measure(
     )
 
 
-def model_dev_accuracy(model_dir: Path, settings: Settings) -> float | None:
-    """Accuracy on the fixed NLI dev pairs (the NLI engineer's evaluation); None when it cannot be measured."""
-    from freshrank.train.quality import dev_accuracy
+def model_dev_accuracy(model_dir: Path, settings: Settings) -> float:
+    """Accuracy on the fixed NLI dev pairs: from the training run's metrics.json, else measured now."""
+    import json
+
+    metrics_file = model_dir / "metrics.json"
+    if metrics_file.is_file():
+        value = json.loads(metrics_file.read_text(encoding="utf-8")).get("dev_accuracy")
+        if isinstance(value, int | float):
+            return float(value)
+    from freshrank.classify.models import dev_accuracy
 
     return float(dev_accuracy(model_dir, settings.nli_path))
 
@@ -145,7 +156,10 @@ class GateDecision:
 
 
 def gate(
-    candidate: str, candidate_metrics: ModelMetrics, champion: str, champion_metrics: ModelMetrics,
+    candidate: str,
+    candidate_metrics: ModelMetrics,
+    champion: str,
+    champion_metrics: ModelMetrics,
     max_accuracy_drop: float,
 ) -> GateDecision:
     """Pass only on higher mean nDCG@10 and dev accuracy no more than ``max_accuracy_drop`` lower."""
@@ -189,9 +203,15 @@ def baseline_card(settings: Settings, registry: Registry) -> ModelCard:
             return card
     classifier = EmbeddingClassifier(cache_dir=settings.cache_dir)
     card = ModelCard(
-        version=EMBEDDING, model_type=EMBEDDING, base_model=settings.classifier.base_model or "all-MiniLM-L6-v2",
-        data="", data_hash="", params={"template": classifier.template},
-        metrics=measure(classifier, settings, judgments=judgments), created=now_iso(), parent="",
+        version=EMBEDDING,
+        model_type=EMBEDDING,
+        base_model=settings.classifier.base_model or "all-MiniLM-L6-v2",
+        data="",
+        data_hash="",
+        params={"template": classifier.template},
+        metrics=measure(classifier, settings, judgments=judgments),
+        created=now_iso(),
+        parent="",
         notes="Cosine similarity of the untrained base encoder: the implicit initial champion.",
     )
     registry.write_card(card)
@@ -234,31 +254,27 @@ class PromotionResult:
         return asdict(self)
 
 
+def champion_settings(settings: Settings) -> Settings:
+    """The same settings with the classifier pointed at the registry's champion."""
+    classifier = settings.classifier.model_copy(update={"name": "champion"})
+    return settings.model_copy(update={"classifier": classifier})
+
+
 def rescore_trends(settings: Settings) -> dict[str, Any]:
     """Score the current trends with the (new) champion; failures are reported, never fatal to promotion."""
+    from freshrank.search.service import SearchService
+
     try:
-        from freshrank.search.service import SearchService
-    except ImportError as exc:
-        return {"ok": False, "error": f"search service not available: {exc}"}
-    try:
-        service = SearchService(settings)
-        result = service.refresh()
-        return {"ok": True, "result": _plain(result)}
+        report = SearchService.from_settings(champion_settings(settings)).refresh()
     except Exception as exc:  # the champion is switched either way; the next refresh retries
         log.warning("re-scoring the current trends failed: %s", exc)
         return {"ok": False, "error": str(exc)}
+    return {"ok": not report.failed, **report.to_dict()}
 
 
-def _plain(value: Any) -> Any:
-    """Dataclasses and pydantic models as plain JSON-friendly data."""
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    return value
-
-
-def promote(settings: Settings, version: str, *, force: bool = False, rescore: bool = True) -> PromotionResult:
+def promote(
+    settings: Settings, version: str, *, force: bool = False, rescore: bool = True
+) -> PromotionResult:
     """Gate ``version`` against the champion and promote it when it passes (or when ``force``)."""
     registry = Registry.from_settings(settings)
     version = registry.resolve(version)
@@ -267,7 +283,9 @@ def promote(settings: Settings, version: str, *, force: bool = False, rescore: b
         return PromotionResult(version, champion, champion, False, reasons=[f"{version} is already champion"])
     candidate_metrics = current_metrics(settings, registry, version)
     champion_metrics = current_metrics(settings, registry, champion)
-    decision = gate(version, candidate_metrics, champion, champion_metrics, settings.lifecycle.max_accuracy_drop)
+    decision = gate(
+        version, candidate_metrics, champion, champion_metrics, settings.lifecycle.max_accuracy_drop
+    )
     result = PromotionResult(
         version, champion, champion, False, force, list(decision.reasons), candidate_metrics, champion_metrics
     )
@@ -304,7 +322,12 @@ def file_sha256(path: Path) -> str:
 
 
 def register_trained(
-    settings: Settings, model_dir: Path, metrics: ModelMetrics, *, params: dict[str, Any], data: Path | None = None
+    settings: Settings,
+    model_dir: Path,
+    metrics: ModelMetrics,
+    *,
+    params: dict[str, Any],
+    data: Path | None = None,
 ) -> ModelCard:
     """Register a trained model directory with a card built from its own description and ``params``."""
     description = _model_description(model_dir)
@@ -330,8 +353,13 @@ def _model_description(model_dir: Path) -> dict[str, Any]:
 
 
 def register_and_gate(
-    settings: Settings, model_dir: Path, *, params: dict[str, Any], data: Path | None = None,
-    metrics: ModelMetrics | None = None, promote_if_better: bool = True,
+    settings: Settings,
+    model_dir: Path,
+    *,
+    params: dict[str, Any],
+    data: Path | None = None,
+    metrics: ModelMetrics | None = None,
+    promote_if_better: bool = True,
 ) -> tuple[ModelCard, PromotionResult | None]:
     """Evaluate (unless ``metrics`` are given), register, and promote when the gate passes."""
     metrics = metrics or evaluate_model_dir(model_dir, settings)
@@ -342,3 +370,154 @@ def register_and_gate(
         return card, promote(settings, card.version)
     except RegistryError as exc:
         raise LifecycleError(str(exc)) from exc
+
+
+# Parameters, data preparation, training ------------------------------------------------------------
+
+
+def read_params(path: Path | None) -> dict[str, Any]:
+    """The parameters file (``params.yaml``, the one DVC tracks); empty when it does not exist."""
+    import yaml
+
+    if path is None or not Path(path).is_file():
+        return {}
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise LifecycleError(f"{path}: expected a mapping of sections (prepare, train, evaluate, export)")
+    return data
+
+
+def settings_for_params(settings: Settings, params: dict[str, Any]) -> Settings:
+    """Settings with ``data.dir`` and ``evaluate.judgments`` of the parameters file applied."""
+    update: dict[str, Any] = {}
+    data_dir = params.get("data", {}).get("dir")
+    if data_dir:
+        update["data_dir"] = Path(data_dir)
+    judgments = params.get("evaluate", {}).get("judgments")
+    if judgments:
+        update["lifecycle"] = settings.lifecycle.model_copy(update={"judgments": list(judgments)})
+    return settings.model_copy(update=update) if update else settings
+
+
+def train_params(params: dict[str, Any], **overrides: Any) -> Any:
+    """``TrainParams`` from the ``train`` section of the parameters file plus command-line overrides."""
+    from freshrank.train.trainer import TrainParams
+
+    values = {**params.get("train", {}), **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return TrainParams(**values)
+    except ValueError as exc:
+        raise LifecycleError(f"bad training parameters: {exc}") from exc
+
+
+@dataclass
+class PreparedData:
+    path: str
+    train_pairs: int
+    catalog_pairs: int
+    dev_pairs: int
+    skipped: dict[str, int]
+
+
+def prepare_data(settings: Settings, out: Path, prepare: dict[str, Any]) -> PreparedData:
+    """One JSONL of NLI pairs for training: sampled train pairs, in-domain catalogue pairs, the dev pairs."""
+    import gzip
+    import json
+
+    from freshrank.train.data import LABELS, LoadReport, catalog_pairs, load_pairs
+
+    seed = int(prepare.get("seed", 0))
+    report = LoadReport()
+    max_pairs = prepare.get("max_pairs")
+    sources = prepare.get("sources") or [str(settings.nli_path)]
+    train = load_pairs(sources, split="train", max_pairs=max_pairs, seed=seed, report=report)
+    skipped = dict(report.skipped)
+    extra = []
+    if int(prepare.get("catalog_pairs", 0)):
+        template = str(prepare.get("template", "This movie is about {label}."))
+        extra = catalog_pairs(
+            load_movies(settings), template, max_pairs=int(prepare["catalog_pairs"]), seed=seed
+        )
+    dev = load_pairs(sources, split="dev", max_pairs=prepare.get("dev_pairs"), seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if out.suffix == ".gz" else open
+    with opener(out, "wt", encoding="utf-8") as fh:
+        for pair in [*train, *extra, *dev]:
+            label = LABELS[pair.label] if pair.label < len(LABELS) else "not_entailment"
+            row = {
+                "premise": pair.premise,
+                "hypothesis": pair.hypothesis,
+                "label": label,
+                "split": pair.split,
+            }
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return PreparedData(str(out), len(train), len(extra), len(dev), skipped)
+
+
+def staging_dir(settings: Settings) -> Path:
+    from datetime import datetime
+
+    return settings.state_dir / "staging" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+
+
+@dataclass
+class TrainOutcome:
+    """``freshrank train``: where the model went, its metrics, its card and any promotion."""
+
+    model_dir: str
+    train: dict[str, Any]
+    metrics: ModelMetrics | None = None
+    card: dict[str, Any] | None = None
+    promotion: PromotionResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train_and_register(
+    settings: Settings,
+    params: Any,
+    *,
+    out_dir: Path | None = None,
+    register: bool = True,
+    promote_if_better: bool = False,
+) -> TrainOutcome:
+    """Train into ``out_dir`` (default: a staging dir), evaluate, register, and gate/promote when asked."""
+    import shutil
+
+    from freshrank.train.trainer import train
+
+    out_dir = out_dir or staging_dir(settings)
+    result = train(params, out_dir, settings)
+    outcome = TrainOutcome(str(out_dir), result.model_dump(mode="json"))
+    if not register:
+        return outcome
+    outcome.metrics = evaluate_model_dir(out_dir, settings)
+    data = (
+        Path(params.data[0]) if params.data and not params.data[0].startswith("hub:") else settings.nli_path
+    )
+    card, promotion = register_and_gate(
+        settings,
+        out_dir,
+        params=params.model_dump(mode="json"),
+        data=data,
+        metrics=outcome.metrics,
+        promote_if_better=promote_if_better,
+    )
+    outcome.card, outcome.promotion = card.to_dict(), promotion
+    outcome.model_dir = str(Registry.from_settings(settings).model_dir(card.version))
+    if out_dir.is_relative_to(settings.state_dir / "staging"):
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return outcome
+
+
+def retrain_and_promote(settings: Settings) -> PromotionResult:
+    """Train with the parameters file's ``train`` section, register, and promote if it beats the champion.
+
+    The monitor calls this when rankings go stale; the result says whether the champion changed and why.
+    """
+    params_file = settings.lifecycle.params_file
+    params = read_params(params_file)  # only its train section: data and judgments come from the settings
+    outcome = train_and_register(settings, train_params(params), promote_if_better=True)
+    assert outcome.promotion is not None and outcome.card is not None
+    return outcome.promotion

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from freshrank.classify.encoder import file_digest
 
 if TYPE_CHECKING:
     from freshrank.classify.base import Classifier
@@ -50,7 +49,11 @@ class ModelMetrics:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelMetrics:
-        known = {k: data[k] for k in ("ndcg_at_10", "dev_accuracy", "per_query", "judgments_hash", "extra") if k in data}
+        known = {
+            k: data[k]
+            for k in ("ndcg_at_10", "dev_accuracy", "per_query", "judgments_hash", "extra")
+            if k in data
+        }
         return cls(**known)
 
 
@@ -105,7 +108,14 @@ class ModelCard:
         ]
         lines += [f"- {query}: nDCG@10 {value:.4f}" for query, value in sorted(m.per_query.items())]
         lines += [f"- {key}: {value}" for key, value in sorted(m.extra.items())]
-        lines += ["", "## Parameters", "", "```json", json.dumps(self.params, indent=2, sort_keys=True), "```"]
+        lines += [
+            "",
+            "## Parameters",
+            "",
+            "```json",
+            json.dumps(self.params, indent=2, sort_keys=True),
+            "```",
+        ]
         if self.notes:
             lines += ["", self.notes]
         return "\n".join(lines) + "\n"
@@ -118,12 +128,24 @@ class ChampionEntry:
     reason: str
 
 
+def model_version(model_dir: Path) -> str:
+    """``<type>-<content hash>``: the same id the loaded classifier reports, so cached scores line up."""
+    from freshrank.classify.models import model_digest, read_card
+
+    try:
+        model_type = read_card(model_dir).type
+    except (FileNotFoundError, ValueError) as exc:
+        raise RegistryError(f"{model_dir} is not a freshrank model directory: {exc}") from exc
+    return f"{model_type}-{model_digest(model_dir)}"
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """UTC time to the microsecond, so that versions registered in the same second keep their order."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -151,7 +173,9 @@ class Registry:
         """Registered model versions, oldest first (the embedding baseline is not one of them)."""
         if not self.root.is_dir():
             return []
-        found = [p.name for p in self.root.iterdir() if (p / CARD_FILE).is_file() and (p / MODEL_SUBDIR).is_dir()]
+        found = [
+            p.name for p in self.root.iterdir() if (p / CARD_FILE).is_file() and (p / MODEL_SUBDIR).is_dir()
+        ]
         return sorted(found, key=lambda v: (self.card(v).created, v))
 
     def resolve(self, name: str) -> str:
@@ -204,7 +228,7 @@ class Registry:
         model_dir = Path(model_dir)
         if not model_dir.is_dir() or not any(model_dir.iterdir()):
             raise RegistryError(f"model directory {model_dir} is missing or empty")
-        version = file_digest(model_dir)
+        version = model_version(model_dir)
         target = self.root / version / MODEL_SUBDIR
         if not target.is_dir():
             staging = self.root / f".staging-{version}-{os.getpid()}"

@@ -7,12 +7,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import typer
 
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json, progress
+
+if TYPE_CHECKING:
+    from freshrank.trends.base import Trend, TrendStore
+    from freshrank.trends.sources.replay import ReplayReport
 
 trends_app = typer.Typer(
     help="Trending hashtags: event-time sliding windows ranked by burst score, kept in a store.",
@@ -26,7 +30,7 @@ def _exit_codes() -> tuple[int, int, int]:
     return EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ERROR
 
 
-def _store(settings: Settings, url: str | None):  # type: ignore[no-untyped-def]
+def _store(settings: Settings, url: str | None) -> TrendStore:
     from freshrank.trends import open_trend_store
 
     return open_trend_store(url or settings.resolved_trend_store_url, settings.trends.ttl_seconds)
@@ -69,7 +73,7 @@ def _tracked_lines(fh: IO[str], total: int | None) -> Iterator[str]:
         bar.update(task, completed=total or done)
 
 
-def _print_trends(trends: list, as_json: bool) -> None:  # type: ignore[type-arg]
+def _print_trends(trends: list[Trend], as_json: bool) -> None:
     if as_json:
         print_json([t.to_dict() for t in trends])
         return
@@ -78,7 +82,8 @@ def _print_trends(trends: list, as_json: bool) -> None:  # type: ignore[type-arg
     table = Table("rank", "hashtag", "label", "score", "count", "baseline", "authors")
     for rank, t in enumerate(trends, start=1):
         authors = "" if t.authors is None else str(t.authors)
-        table.add_row(str(rank), t.hashtag, t.label, f"{t.score:.2f}", str(t.count), f"{t.baseline:g}", authors)
+        score, baseline = f"{t.score:.2f}", f"{t.baseline:g}"
+        table.add_row(str(rank), t.hashtag, t.label, score, str(t.count), baseline, authors)
     if trends:
         out.print(table)
     else:
@@ -87,8 +92,10 @@ def _print_trends(trends: list, as_json: bool) -> None:  # type: ignore[type-arg
 
 @trends_app.command("replay")
 def replay(
-    input: str = typer.Option(..., "--input", "-i", help="JSONL(.gz) of {text, created_at, user?}; '-' = stdin."),
-    speed: float = typer.Option(0.0, help="Event seconds per wall second (e.g. 60); 0 = as fast as possible."),
+    input: str = typer.Option(
+        ..., "--input", "-i", help="JSONL(.gz) of {text, created_at, user?}; '-' = stdin."
+    ),
+    speed: float = typer.Option(0.0, help="Event seconds per wall second (e.g. 60); 0 = full speed."),
     top_n: int = typer.Option(None, "--top", help="How many trends (default: settings.trends.top_n)."),
     store_url: str = typer.Option(None, "--store", help="Trend store URL (default: the configured one)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list of the final top N on stdout."),
@@ -122,7 +129,7 @@ def replay(
     _print_trends(trends, as_json)
 
 
-def _report_malformed(report) -> None:  # type: ignore[no-untyped-def]
+def _report_malformed(report: ReplayReport) -> None:
     for bad in report.malformed[:10]:
         err.print(f"[yellow]line {bad.line}:[/] {bad.reason}")
     if report.malformed_count > 10:
@@ -182,7 +189,8 @@ def simulate(
         err.print(f"[red]tweets not found:[/] {settings.tweets_path} (set FRESHRANK_DATA_DIR)")
         raise typer.Exit(_exit_codes()[0])
     scenario = Scenario(
-        seconds=hours * 3600, background_rate=rate, popular_tag=popular_tag or None, popular_rate=popular_rate,
+        seconds=hours * 3600, background_rate=rate,
+        popular_tag=popular_tag or None, popular_rate=popular_rate,
         burst_tag=burst_tag.lstrip("#") or None, burst_at_seconds=burst_at * 60,
         burst_seconds=burst_minutes * 60, burst_rate=burst_rate, seed=seed,
     )

@@ -37,9 +37,9 @@ watermark) and dropped as they age out; running sums ``c`` and ``p`` are updated
 crosses a window boundary, so a tick costs O(tags in the crossing buckets), not O(window). A tag whose
 counts all age out is forgotten. At most ``max_tags`` distinct tags are tracked: when a new tag would
 exceed the cap, the 10 % of tags with the lowest count over the last two windows plus the posts waiting
-for the watermark (ties: arbitrary) are evicted with all their counts (``stats.evicted_tags``). Distinct authors are tracked per tag as its
-``AUTHOR_SAMPLE`` most recently seen authors, which decides ``min_authors`` exactly and reports counts up
-to that cap.
+for the watermark (ties: arbitrary) are evicted with all their counts (``stats.evicted_tags``). Distinct
+authors are tracked per tag as its ``AUTHOR_SAMPLE`` most recently seen authors, which decides
+``min_authors`` exactly and reports counts up to that cap.
 """
 
 from __future__ import annotations

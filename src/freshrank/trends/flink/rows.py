@@ -6,7 +6,6 @@ They import no PyFlink, so the main virtualenv tests them directly; ``job.py`` w
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from freshrank.trends.sources.replay import parse_time_ms
 
 log = logging.getLogger(__name__)
 MAX_LOGGED_BAD_TIMES = 20
+UNREADABLE = 0  # epoch ms the job filters out (so a post at exactly 1970-01-01T00:00:00Z is dropped)
 
 
 def tag_key(tag: str) -> str:
@@ -25,27 +25,31 @@ def tag_key(tag: str) -> str:
 
 
 class PostTime:
-    """``created_at`` (ISO-8601, epoch ms, or epoch s below 1e11) → epoch ms; None when unreadable."""
+    """``created_at`` (ISO-8601, epoch ms, or epoch s below 1e11) → epoch ms; 0 when unreadable.
+
+    Not None: Flink's watermark needs a time on every row, so the job filters time 0 out after it.
+    """
 
     def __init__(self) -> None:
         self.bad = 0
 
-    def __call__(self, created_at: str | None, text: str | None) -> int | None:
+    def __call__(self, created_at: str | None, text: str | None) -> int:
         if created_at is None or text is None:
             return self._reject(created_at, "missing text or created_at")
         try:
             try:  # JSON numbers reach Flink's STRING column as their text ("1.7E12" included)
-                return parse_time_ms(float(created_at))
+                ms = parse_time_ms(float(created_at))
             except ValueError:
-                return parse_time_ms(created_at)
+                ms = parse_time_ms(created_at)
         except (ValueError, OverflowError) as exc:
             return self._reject(created_at, str(exc))
+        return ms if ms > 0 else self._reject(created_at, "not after 1970-01-01")
 
-    def _reject(self, created_at: str | None, reason: str) -> None:
+    def _reject(self, created_at: str | None, reason: str) -> int:
         self.bad += 1
         if self.bad <= MAX_LOGGED_BAD_TIMES:
             log.warning("skipping a post with unreadable created_at %r: %s", (created_at or "")[:80], reason)
-        return None
+        return UNREADABLE
 
 
 class PostTags:
@@ -96,16 +100,16 @@ class WindowCollector:
 
     slide_ms: int
     posts: int = 0
-    last_ms: int | None = None
+    last_end: int | None = None  # end of the latest slide with posts
     windows: int = 0
     _current_end: int | None = None
     _rows: list[TopRow] = field(default_factory=list)
     _kept: dict[int, list[TopRow]] = field(default_factory=dict)
 
-    def add_posts(self, posts: int, last_ms: int) -> None:
-        """A per-slide marker: how many posts it had and the latest event time in it."""
+    def add_posts(self, posts: int, slide_end_ms: int) -> None:
+        """A per-slide marker: the slide ``(end − S, end]`` had ``posts`` posts."""
         self.posts += posts
-        self.last_ms = last_ms if self.last_ms is None else max(self.last_ms, last_ms)
+        self.last_end = slide_end_ms if self.last_end is None else max(self.last_end, slide_end_ms)
 
     def add_top(self, row: TopRow) -> list[TopRow] | None:
         """Add a ranking row; returns the previous window's rows when this row starts a newer window."""
@@ -142,9 +146,7 @@ class WindowCollector:
     @property
     def final_end_ms(self) -> int | None:
         """End of the window a bounded stream finishes on: the first tick at or after the last post."""
-        if self.last_ms is None:
-            return None
-        return math.ceil(self.last_ms / self.slide_ms) * self.slide_ms
+        return self.last_end
 
     def final(self) -> list[TopRow]:
         """The ranking of the final window (empty when no tag qualified in it)."""

@@ -1,1 +1,1 @@
-"""Where posts come from: JSONL replay and stdin (``replay``), Bluesky Jetstream, Mastodon, X filtered stream."""
+"""Where posts come from: JSONL replay and stdin, Bluesky Jetstream, Mastodon streaming, X filtered stream."""

@@ -19,6 +19,7 @@ from typing import Any
 from freshrank.trends.engine import Post, TrendEngine
 from freshrank.trends.extract import extract_hashtags
 
+_loads: Callable[[str], Any]
 try:  # orjson parses the batches about twice as fast; the standard library is the fallback
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover
@@ -100,8 +101,8 @@ def _parse_each(lines: list[str], first_line: int, report: ReplayReport) -> list
     for offset, line in enumerate(lines):
         try:
             rows.append(json.loads(line))
-        except ValueError as exc:
-            report.bad(first_line + offset, f"invalid JSON: {exc.msg}")
+        except json.JSONDecodeError as exc:
+            report.bad(first_line + offset, f"invalid JSON: {exc.msg} (column {exc.colno})")
             rows.append(None)
     return rows
 

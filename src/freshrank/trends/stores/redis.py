@@ -69,7 +69,7 @@ class RedisTrendStore:
 
     def history(self, hashtag: str, n: int | None = None) -> list[int]:
         raw = self._redis.hget(self.details_key, tag_key(hashtag))
-        return last(decode(raw).history, n) if raw else []  # type: ignore[arg-type]
+        return last(decode(raw).history, n) if raw else []
 
     def clear(self) -> None:
         self._redis.delete(*self.keys)

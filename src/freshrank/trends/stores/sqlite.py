@@ -31,7 +31,7 @@ def sqlite_path(url: str) -> Path:
 
 
 class SQLiteTrendStore:
-    """Snapshot in ``trend_snapshot``; ``trend_meta.written_at`` makes snapshots older than the TTL read empty."""
+    """Snapshot in ``trend_snapshot``; ``trend_meta.written_at`` makes a snapshot past its TTL read empty."""
 
     def __init__(self, url: str, ttl_seconds: int = 3600) -> None:
         self.path = sqlite_path(url)
@@ -45,7 +45,9 @@ class SQLiteTrendStore:
         rows = [(rank, tag_key(t.hashtag), encode(t)) for rank, t in enumerate(ranked(trends))]
         with self._transaction():
             self._db.execute("DELETE FROM trend_snapshot")
-            self._db.executemany("INSERT OR IGNORE INTO trend_snapshot(rank, tag, trend) VALUES (?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO trend_snapshot(rank, tag, trend) VALUES (?, ?, ?)", rows
+            )
             self._db.execute(
                 "INSERT INTO trend_meta(name, value) VALUES ('written_at', ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -62,7 +64,8 @@ class SQLiteTrendStore:
     def history(self, hashtag: str, n: int | None = None) -> list[int]:
         if not self._fresh():
             return []
-        row = self._db.execute("SELECT trend FROM trend_snapshot WHERE tag = ?", (tag_key(hashtag),)).fetchone()
+        query = "SELECT trend FROM trend_snapshot WHERE tag = ?"
+        row = self._db.execute(query, (tag_key(hashtag),)).fetchone()
         return last(decode(row[0]).history, n) if row else []
 
     def written_at(self) -> float | None:

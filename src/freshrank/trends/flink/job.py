@@ -1,0 +1,132 @@
+"""The PyFlink trend job. Runs inside ``.venv-flink``: ``python -m freshrank.trends.flink.job SPEC.json``.
+
+The windows, scores and top N are Flink SQL (``sql.py``); Python only parses each post's time and
+hashtags (stateless UDFs) and, as the sink, writes the top N of each finished window to the trend store.
+A bounded run writes one snapshot: the window ending at the first tick at or after the last post, as the
+embedded engine's ``finish()`` does. An unbounded run (a live Kafka topic) writes every window as it fires.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import redis
+from pyflink.table import DataTypes, EnvironmentSettings, TableEnvironment
+from pyflink.table.udf import udf, udtf
+
+from freshrank.trends.base import TrendStore
+from freshrank.trends.flink import sql
+from freshrank.trends.flink.rows import PostTags, PostTime, TopRow, WindowCollector
+from freshrank.trends.flink.spec import FlinkJobResult, FlinkJobSpec
+from freshrank.trends.stores import open_trend_store
+
+log = logging.getLogger("freshrank.trends.flink")
+EXIT_UNAVAILABLE = 3
+
+
+def table_environment(spec: FlinkJobSpec) -> TableEnvironment:
+    """A streaming table environment on a local mini-cluster with the job's UDFs registered."""
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    config = env.get_config()
+    config.set("python.executable", sys.executable)  # the UDF workers run in this same virtualenv
+    config.set("python.client.executable", sys.executable)
+    config.set("parallelism.default", str(spec.parallelism))
+    config.set("table.local-time-zone", "UTC")
+    config.set("pipeline.name", "freshrank-trends")
+    if spec.jars:
+        config.set("pipeline.jars", ";".join(Path(jar).resolve().as_uri() for jar in spec.jars))
+    env.create_temporary_system_function(
+        sql.POST_TIME_UDF, udf(PostTime(), result_type=DataTypes.BIGINT(), deterministic=True)
+    )
+    env.create_temporary_system_function(
+        sql.POST_TAGS_UDF,
+        udtf(PostTags(spec.trends.block_list), result_types=[DataTypes.STRING(), DataTypes.STRING()]),
+    )
+    return env
+
+
+def source_ddl(spec: FlinkJobSpec) -> str:
+    lateness = spec.trends.allowed_lateness_seconds
+    if spec.kafka is not None:
+        return sql.kafka_source_ddl(spec.kafka, lateness, spec.bounded)
+    if spec.input_path is None:
+        raise ValueError("the job needs input_path or kafka")
+    return sql.file_source_ddl(Path(spec.input_path).resolve().as_uri(), lateness)
+
+
+def _top_row(row: tuple[object, ...]) -> TopRow:
+    v = dict(zip(sql.RESULT_COLUMNS, row, strict=True))
+    return TopRow(
+        window_end_ms=int(v["window_end_ms"]),  # type: ignore[call-overload]
+        key=str(v["tag_key"]),
+        spelling=str(v["spelling"]),
+        count=int(v["c"]),  # type: ignore[call-overload]
+        baseline=int(v["p"]),  # type: ignore[call-overload]
+        authors=int(v["authors"]),  # type: ignore[call-overload]
+        authored=int(v["authored"]),  # type: ignore[call-overload]
+        score=float(v["score"]),  # type: ignore[arg-type]
+        rank=int(v["rn"]),  # type: ignore[call-overload]
+    )
+
+
+def run(spec: FlinkJobSpec) -> FlinkJobResult:
+    """Run the job to the end of its input (an unbounded topic: until interrupted)."""
+    started = time.monotonic()
+    store: TrendStore | None = None
+    if spec.store_url:
+        store = open_trend_store(spec.store_url, spec.ttl_seconds)
+        store.top(1)  # fail now, not after the whole stream, when the store is unreachable
+    env = table_environment(spec)
+    for statement in sql.statements(source_ddl(spec), spec.trends):
+        env.execute_sql(statement)
+    collector = WindowCollector(slide_ms=spec.trends.slide_seconds * 1000)
+    snapshots = 0
+    kind_at = sql.RESULT_COLUMNS.index("kind")
+    with env.execute_sql(sql.QUERY).collect() as results:
+        for raw in results:
+            row = tuple(raw)
+            if row[kind_at] == "mark":
+                collector.add_posts(int(row[-1]), int(row[1]))
+                continue
+            finished = collector.add_top(_top_row(row))
+            if finished is not None and store is not None and not spec.bounded:
+                store.replace([r.to_trend() for r in finished])
+                snapshots += 1
+    last = collector.flush()
+    trends = [r.to_trend() for r in (collector.final() if spec.bounded else last or [])]
+    if store is not None and (spec.bounded or last is not None):
+        store.replace(trends)
+        snapshots += 1
+        store.close()
+    return FlinkJobResult(
+        trends=FlinkJobResult.encode_trends(trends),
+        window_end_ms=collector.final_end_ms,
+        posts=collector.posts,
+        windows=collector.windows,
+        snapshots=snapshots,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="[flink-job] %(message)s", stream=sys.stderr)
+    if len(argv) != 1:
+        print("usage: python -m freshrank.trends.flink.job SPEC.json", file=sys.stderr)
+        return 2
+    spec = FlinkJobSpec.model_validate_json(Path(argv[0]).read_text(encoding="utf-8"))
+    try:
+        result = run(spec)
+    except (redis.RedisError, ConnectionError, OSError) as exc:
+        log.error("unavailable: %s", exc)
+        return EXIT_UNAVAILABLE
+    Path(spec.result_path).write_text(result.model_dump_json(), encoding="utf-8")
+    log.info("%d posts, %d windows, %d snapshots in %.1f s", result.posts, result.windows,
+             result.snapshots, result.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

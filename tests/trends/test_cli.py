@@ -1,0 +1,98 @@
+"""``freshrank trends …`` through the real CLI app, including the acceptance scenario."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from freshrank.cli import EXIT_UNAVAILABLE, EXIT_USAGE, app
+from freshrank.trends.simulate import Scenario, load_texts, write_jsonl
+
+T0_MS = 1_800_000_000_000
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"FRESHRANK_STATE_DIR": str(tmp_path / "state"), "FRESHRANK_TRENDS__MIN_AUTHORS": "1"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("FRESHRANK_TREND_STORE_URL", raising=False)
+    return values
+
+
+def small_file(path: Path) -> Path:
+    rows = [{"text": "#burst now", "created_at": T0_MS + 1000 * i} for i in range(10)]
+    rows += [{"text": "#steady", "created_at": T0_MS + 1000 * i} for i in range(0, 3600, 60)]
+    rows.sort(key=lambda r: r["created_at"])  # type: ignore[arg-type, return-value]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    return path
+
+
+def test_replay_json_then_top_from_the_store(tmp_path: Path, env: dict[str, str]) -> None:
+    runner = CliRunner()
+    path = str(small_file(tmp_path / "p.jsonl"))
+    result = runner.invoke(app, ["trends", "replay", "--input", path, "--json"])
+    assert result.exit_code == 0, result.output
+    trends = json.loads(result.stdout)
+    assert [t["hashtag"] for t in trends] == ["#steady"]  # #burst is outside the final window
+    assert set(trends[0]) >= {"hashtag", "label", "score", "count", "baseline"}
+    assert "line 71" in result.stderr
+    top = runner.invoke(app, ["trends", "top", "--json"])
+    assert top.exit_code == 0
+    assert json.loads(top.stdout) == trends
+
+
+def test_replay_into_redis(tmp_path: Path, env: dict[str, str], redis_url: str) -> None:
+    runner = CliRunner()
+    path = str(small_file(tmp_path / "p.jsonl"))
+    result = runner.invoke(app, ["trends", "replay", "-i", path, "--json", "--store", redis_url])
+    assert result.exit_code == 0, result.output
+    top = runner.invoke(app, ["trends", "top", "--json", "--store", redis_url])
+    assert json.loads(top.stdout) == json.loads(result.stdout)
+
+
+def test_missing_input_and_unreachable_store(tmp_path: Path, env: dict[str, str]) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["trends", "replay", "--input", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == EXIT_USAGE
+    down = runner.invoke(app, ["trends", "top", "--store", "redis://127.0.0.1:1/0"])
+    assert down.exit_code == EXIT_UNAVAILABLE
+    assert "unavailable" in down.stderr
+
+
+def test_label_command() -> None:
+    result = CliRunner().invoke(app, ["trends", "label", "#SharkWeek", "#WWII", "--json"])
+    assert json.loads(result.stdout) == {"#SharkWeek": "shark week", "#WWII": "WWII"}
+
+
+def test_top_of_an_empty_store(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["trends", "top", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_acceptance_burst_first_always_popular_below(tmp_path: Path, shared_data: Path) -> None:
+    """Steady background from the shared tweets + always-popular #love + #christmas bursting at 1 h 50."""
+    texts = load_texts(shared_data / "tweets" / "tweeteval_hashtag_tweets.jsonl.gz", limit=20_000)
+    scenario = Scenario(background_rate=3.0, popular_tag="love", popular_rate=0.5, burst_tag="christmas",
+                        burst_at_seconds=6600, burst_seconds=300, burst_rate=0.3)
+    path = tmp_path / "scenario.jsonl"
+    write_jsonl(scenario.posts(texts), path)
+    env = {**os.environ, "FRESHRANK_STATE_DIR": str(tmp_path / "state"), "FRESHRANK_TRENDS__TOP_N": "1000"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "freshrank"), "trends", "replay", "--input", str(path), "--json"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    trends = json.loads(done.stdout)  # exactly one JSON document on stdout
+    tags = [t["hashtag"] for t in trends]
+    assert tags[0] == "#christmas"
+    assert "#love" in tags
+    love = trends[tags.index("#love")]
+    assert love["score"] < trends[0]["score"]
+    assert love["count"] > trends[0]["count"]  # more posts, yet it does not trend: it is always popular
