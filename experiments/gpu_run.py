@@ -50,12 +50,22 @@ scores, heads = {}, {}
 for name, extra in CANDIDATES.items():
     params = TrainParams(model_type="hybrid", max_pairs=None, epochs=3, batch_size=32, lr=3e-5, **extra)
     if dry:
-        params = params.model_copy(update=dict(max_pairs=64, max_steps=3, dev_pairs=30, encoder_layers=1,
-                                               catalog_pairs=min(extra["catalog_pairs"], 20)))
+        params = params.model_copy(
+            update=dict(
+                max_pairs=64,
+                max_steps=3,
+                dev_pairs=30,
+                encoder_layers=1,
+                catalog_pairs=min(extra["catalog_pairs"], 20),
+            )
+        )
     result = train(params, Path(f"/tmp/models/{name}"), settings)
     metrics[name] = result.model_dump(mode="json")
     print(name, result.dev_accuracy, result.seconds, flush=True)
-    heads[name] = np.load(f"/tmp/models/{name}/head.npz")["weight"], np.load(f"/tmp/models/{name}/head.npz")["bias"]
+    heads[name] = (
+        np.load(f"/tmp/models/{name}/head.npz")["weight"],
+        np.load(f"/tmp/models/{name}/head.npz")["bias"],
+    )
     cross = TorchPairClassifier(Path(f"/tmp/models/{name}/cross"))
     t = time.time()
     for ti, template in enumerate(TEMPLATES):
@@ -66,17 +76,33 @@ for name, extra in CANDIDATES.items():
     metrics[name]["score_seconds"] = time.time() - t
     print("scored", name, time.time() - t, flush=True)
 np.savez(out / "cross_scores.npz", **scores)
-np.savez(out / "heads.npz", **{f"{k}|weight": w for k, (w, b) in heads.items()},
-         **{f"{k}|bias": b for k, (w, b) in heads.items()})
+np.savez(
+    out / "heads.npz",
+    **{f"{k}|weight": w for k, (w, b) in heads.items()},
+    **{f"{k}|bias": b for k, (w, b) in heads.items()},
+)
 metrics["templates"] = TEMPLATES
 
 # Return the catalogue-augmented candidate's cross-encoder (fp16) unless it is worse on dev by > 2 points.
-chosen = "nli+catalog" if metrics["nli+catalog"]["dev_accuracy"] >= metrics["nli"]["dev_accuracy"] - 0.02 else "nli"
+chosen = (
+    "nli+catalog"
+    if metrics["nli+catalog"]["dev_accuracy"] >= metrics["nli"]["dev_accuracy"] - 0.02
+    else "nli"
+)
 metrics["returned"] = chosen
-import torch
 from safetensors.torch import load_file, save_file
 
 src = Path(f"/tmp/models/{chosen}")
+try:
+    from freshrank.classify.models import export_onnx
+
+    t = time.time()
+    metrics["onnx_export"] = export_onnx(src, quantize=True, nli_path=data / "nli" / "nli_pairs.jsonl.gz")
+    metrics["onnx_export"]["seconds"] = time.time() - t
+    shutil.rmtree(src / "onnx")
+except Exception as exc:  # the figures above matter more than this one
+    metrics["onnx_export"] = {"error": repr(exc)}
+print("onnx", metrics["onnx_export"], flush=True)
 tensors = {k: v.half() for k, v in load_file(str(src / "cross" / "model.safetensors")).items()}
 save_file(tensors, str(src / "cross" / "model.safetensors"))
 for f in ("loss.csv", "metrics.json", "freshrank-model.json"):

@@ -142,6 +142,7 @@ up() {
   else
     fetch
     write_config
+    rm -f "$PIDFILE"  # stale: its process is gone (killed, or the machine restarted)
     log "starting OpenSearch $VERSION on $URL (heap $HEAP_MIN..$HEAP_MAX, logs in $DIR/logs)"
     launch >"$DIR/logs/stdout.log" 2>&1 </dev/null \
       || { log "start failed; see $DIR/logs/stdout.log"; tail -20 "$DIR/logs/stdout.log" >&2; exit 1; }

@@ -73,10 +73,10 @@ mariadb_status() { mariadb-admin --socket="$(mariadb_sock)" -uroot ping 2>/dev/n
 # ---- OpenSearch and Kafka live in their own scripts (downloaded from Maven Central) -------------
 opensearch_up() { bash "$here/opensearch.sh" up; }
 opensearch_down() { bash "$here/opensearch.sh" down; }
-opensearch_status() { bash "$here/opensearch.sh" status; }
+opensearch_status() { bash "$here/opensearch.sh" status >/dev/null; }
 kafka_up() { bash "$here/kafka.sh" up; }
 kafka_down() { bash "$here/kafka.sh" down; }
-kafka_status() { bash "$here/kafka.sh" status; }
+kafka_status() { bash "$here/kafka.sh" status >/dev/null; }
 
 all_services=(redis mariadb)
 [ -f "$here/opensearch.sh" ] && all_services+=(opensearch)

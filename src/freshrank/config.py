@@ -65,6 +65,10 @@ class SearchSettings(BaseModel):
     field_weights: dict[str, float] = Field(
         default_factory=lambda: {"title": 4.0, "tagline": 2.0, "overview": 1.0, "cast": 1.5, "directors": 1.5}
     )
+    # Stored trend score per (movie, label) = max(0, z - calibration_z), z the classifier score standardised
+    # over the catalogue for that label ("none": raw classifier scores). See docs/loop.md for the measurement.
+    calibration: str = "zscore"
+    calibration_z: float = 2.0
 
 
 class ServeSettings(BaseModel):

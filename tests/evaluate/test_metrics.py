@@ -29,10 +29,14 @@ def _generated(seed: int, queries: int = 25) -> tuple[QrelsByQuery, Runs]:
     return qrels, runs
 
 
-def _ir_measures(measure: object, qrels: QrelsByQuery, runs: Runs, provider: str | None = None) -> dict[str, float]:
+def _ir_measures(
+    measure: object, qrels: QrelsByQuery, runs: Runs, provider: str | None = None
+) -> dict[str, float]:
     qrel_rows = [ir_measures.Qrel(q, str(d), g) for q, grades in qrels.items() for d, g in grades.items()]
     # Strictly decreasing scores encode our order (the references break ties differently).
-    run_rows = [ir_measures.ScoredDoc(q, str(d), float(len(r) - i)) for q, r in runs.items() for i, d in enumerate(r)]
+    run_rows = [
+        ir_measures.ScoredDoc(q, str(d), float(len(r) - i)) for q, r in runs.items() for i, d in enumerate(r)
+    ]
     calc = ir_measures.providers.registry[provider] if provider else ir_measures
     return {row.query_id: row.value for row in calc.iter_calc([measure], qrel_rows, run_rows)}
 
@@ -93,8 +97,12 @@ def test_average_precision_and_rr_match_trec_eval(data: tuple[QrelsByQuery, Runs
     has_relevant = [q for q in qrels if any(g >= threshold for g in qrels[q].values())]
     ap = {q: m.average_precision(runs[q], qrels[q], threshold) for q in has_relevant}
     rr = {q: m.reciprocal_rank(runs[q], qrels[q], threshold) for q in has_relevant}
-    _assert_close(ap, {q: v for q, v in _ir_measures(AP(rel=threshold), qrels, runs, "pytrec_eval").items() if q in ap})
-    _assert_close(rr, {q: v for q, v in _ir_measures(RR(rel=threshold), qrels, runs, "pytrec_eval").items() if q in rr})
+    _assert_close(
+        ap, {q: v for q, v in _ir_measures(AP(rel=threshold), qrels, runs, "pytrec_eval").items() if q in ap}
+    )
+    _assert_close(
+        rr, {q: v for q, v in _ir_measures(RR(rel=threshold), qrels, runs, "pytrec_eval").items() if q in rr}
+    )
 
 
 def test_dcg_absolute_values() -> None:

@@ -1,4 +1,4 @@
-"""The search API in-process (FastAPI TestClient) over the real embedded stores and the embedding classifier."""
+"""The search API in-process (FastAPI TestClient) over the real embedded stores and embedding classifier."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from freshrank.config import Settings
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
 from freshrank.evaluate.store import open_judgment_store
 from freshrank.serve.api import create_app
-from tests.serve.conftest import TOKEN, XSS_HASHTAG, XSS_TITLE, make_settings
+from freshrank.trends import Trend, open_trend_store
+from tests.serve.conftest import TOKEN, TRENDS, XSS_HASHTAG, XSS_TITLE, build_state, make_settings
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHRISTMAS_FAMILY = {"trend": "#christmas", "genre": "Family"}
@@ -300,8 +301,10 @@ def test_refresh_models_monitor(client: TestClient) -> None:
     assert response.status_code == 409 and "nothing to roll back" in response.json()["detail"]
     response = client.post("/api/models/promote", headers=AUTH, json={"version": "deadbeef0000"})
     assert response.status_code == 404
-    monitor = client.get("/api/monitor")
-    assert monitor.status_code == 200 and "decision" in monitor.json()
+    same = client.post("/api/models/promote", headers=AUTH, json={"version": "embedding"}).json()
+    assert same["promoted"] is False and "already champion" in same["reasons"][0]
+    monitor = client.get("/api/monitor").json()
+    assert monitor["decision"] == "ok" and monitor["checks"]["unscored_labels"] == []
 
 
 def test_health_and_metrics(client: TestClient) -> None:
@@ -348,3 +351,41 @@ def test_hostile_data_is_returned_as_data(client: TestClient) -> None:
     body = search(client, q="script", boost="false")
     assert body["hits"][0]["title"] == XSS_TITLE
     assert XSS_HASHTAG in [t["hashtag"] for t in client.get("/api/trends").json()]
+
+
+def test_monitor_asks_to_reclassify_a_new_trend_until_refresh(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    build_state(settings)
+    store = open_trend_store(settings.resolved_trend_store_url, settings.trends.ttl_seconds)
+    store.replace(
+        [*TRENDS, Trend(hashtag="#SharkWeek", label="shark week", score=7.0, count=90, baseline=3.0)]
+    )
+    with TestClient(create_app(settings)) as fresh:
+        monitor = fresh.get("/api/monitor").json()
+        assert monitor["decision"] == "reclassify"
+        assert monitor["checks"]["unscored_labels"] == ["shark week"]
+        assert any("shark week" in reason for reason in monitor["reasons"])
+        refreshed = fresh.post("/api/refresh", headers=AUTH).json()["report"]
+        assert refreshed["scored"] == ["shark week"]
+        assert fresh.get("/api/monitor").json()["decision"] == "ok"
+        assert "freshrank_monitor_decision 0.0" in fresh.get("/metrics").text
+
+
+def test_search_answers_when_the_judgments_store_is_down(
+    tmp_path: Path, workbench_settings: Settings
+) -> None:
+    # A real refused connection, as when MariaDB is stopped.
+    settings = make_settings(
+        tmp_path, judgments_url="mysql+pymysql://freshrank:freshrank@127.0.0.1:1/freshrank"
+    )
+    settings.search_url = workbench_settings.resolved_search_url
+    settings.trend_store_url = workbench_settings.resolved_trend_store_url
+    with TestClient(create_app(settings)) as no_judgments:
+        page = no_judgments.get("/api/search", params=CHRISTMAS_FAMILY)
+        assert page.status_code == 200 and page.json()["hits"]
+        assert all(hit["grade"] is None for hit in page.json()["hits"])
+        assert any("judgments store unavailable" in w for w in page.json()["warnings"])
+        assert no_judgments.get("/api/query-metrics", params=CHRISTMAS_FAMILY).status_code == 503
+        judged = {"query": "#christmas", "genre": "Family", "doc_id": 1, "grade": 1}
+        response = no_judgments.post("/api/judgments", json=judged, headers=AUTH)
+        assert response.status_code == 503 and "judgments store unavailable" in response.json()["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -220,3 +221,38 @@ def listening_addresses(port: int) -> set[str]:
 def test_binds_loopback_only(server: str) -> None:
     port = int(server.rsplit(":", 1)[1])
     assert listening_addresses(port) == {"127.0.0.1"}
+
+
+def test_remote_classifier_against_the_server(server: str) -> None:
+    from freshrank.classify.remote import RemoteClassifier, RemoteClassifierError
+
+    remote = RemoteClassifier(server, batch_size=2, max_labels=2)
+    scores = remote.predict(
+        [CHRISTMAS, DINOSAURS, "Zombies overrun a mall."], ["dinosaurs", "christmas", "zombies"]
+    )
+    assert scores.shape == (3, 3)
+    assert scores[0].argmax() == 1 and scores[1].argmax() == 0 and scores[2].argmax() == 2
+    assert remote.version.startswith("embedding-")
+    with pytest.raises(RemoteClassifierError, match="characters; the limit is"):
+        remote.predict(["x"], ["y" * 10_000])
+
+
+def test_refresh_with_classifier_url(server: str, tmp_path: Path, small_catalog_file: Path) -> None:
+    """`freshrank refresh --classifier-url` scores through the server, under the served model's version."""
+    env = {**os.environ, "FRESHRANK_STATE_DIR": str(tmp_path / "state"), "HF_HUB_OFFLINE": "1"}
+    cli = str(Path(sys.executable).with_name("freshrank"))
+    loaded = subprocess.run(
+        [cli, "load", "-i", str(small_catalog_file), "--json"], env=env, capture_output=True
+    )
+    assert loaded.returncode == 0, loaded.stderr.decode()[-2000:]
+    done = subprocess.run(
+        [cli, "refresh", "--classifier-url", server, "--trend", "#christmas", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["scored"] == ["christmas"] and report["model_version"].startswith("embedding-")
+    assert report["pairs"] == 8

@@ -198,6 +198,7 @@ def test_distinct_tags_are_capped_by_evicting_the_least_active() -> None:
         engine.add(post(1 + i * 0.01, "hot"))
     for i in range(500):
         engine.add(post(2 + i * 0.01, f"rare{i}"))
+    engine.add(post(15, "later"))  # the window slides: the cap is enforced at every slide
     assert engine.tracked_tags <= 50
     assert engine.stats.evicted_tags >= 450
     engine.finish()

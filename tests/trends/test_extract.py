@@ -62,7 +62,7 @@ def test_an_encoded_hash_sign_is_what_a_reader_sees() -> None:
 
 
 def test_each_spelling_once_in_order() -> None:
-    assert extract_hashtags("#b #a #b #A") == ["b", "a", "A"]
+    assert extract_hashtags("#b #a #b #A #Café #CAFÉ") == ["b", "a", "Café"]
 
 
 def test_hostile_input() -> None:

@@ -17,7 +17,7 @@ MAX_ERRORS_SHOWN = 20
 
 def load_command(
     input_file: Path = typer.Option(
-        None, "--input", "-i", help="Catalogue .jsonl or .csv (optionally .gz); default DATA_DIR/movies.jsonl.gz."
+        None, "--input", "-i", help="Catalogue .jsonl/.csv, maybe .gz (default DATA_DIR/movies.jsonl.gz)."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:

@@ -66,8 +66,8 @@ def load_catalog(path: Path | str) -> CatalogLoad:
     result = CatalogLoad(path=path)
     seen: set[int] = set()
     try:
-        with _open_text(path) as fh:
-            rows = _jsonl_rows(fh) if fmt == "jsonl" else _csv_rows(fh)
+        with _open_binary(path) as fh:
+            rows = _jsonl_rows(fh) if fmt == "jsonl" else _csv_rows(_as_text(fh))
             for line, row in rows:
                 _add_row(result, seen, line, row)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
@@ -85,21 +85,33 @@ def _format_of(path: Path) -> str:
     raise CatalogFileError(f"unknown catalogue format {path.name!r}: expected .jsonl or .csv, optionally .gz")
 
 
-def _open_text(path: Path) -> IO[str]:
+def _open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, gunzipped when it starts with the gzip magic number (whatever its name)."""
     with path.open("rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
-    raw = cast(IO[bytes], gzip.open(path, "rb") if gzipped else path.open("rb"))  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+    return cast(IO[bytes], gzip.open(path, "rb") if gzipped else path.open("rb"))  # noqa: SIM115
 
 
-def _jsonl_rows(fh: IO[str]) -> Iterator[tuple[int, Any]]:
-    for line_no, line in enumerate(fh, start=1):
+def _as_text(fh: IO[bytes]) -> IO[str]:
+    return io.TextIOWrapper(fh, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _jsonl_rows(fh: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """Decoded line by line, so one line of broken UTF-8 costs that line only."""
+    for line_no, raw in enumerate(fh, start=1):
+        try:
+            line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            yield line_no, _Malformed(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+            continue
         if not line.strip():
             continue
         try:
             yield line_no, json.loads(line)
         except json.JSONDecodeError as exc:
             yield line_no, _Malformed(f"malformed JSON ({exc.msg} at column {exc.colno})")
+        except RecursionError:
+            yield line_no, _Malformed("JSON nested too deeply")
 
 
 def _csv_rows(fh: IO[str]) -> Iterator[tuple[int, Any]]:

@@ -18,7 +18,9 @@ class TorchPairClassifier:
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model: Any = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).to(self.device).eval()
+        self.model: Any = (
+            AutoModelForSequenceClassification.from_pretrained(str(model_dir)).to(self.device).eval()
+        )
 
     def logits(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32) -> np.ndarray:
         import torch
@@ -28,8 +30,12 @@ class TorchPairClassifier:
             for start in range(0, len(pairs), batch_size):
                 batch = pairs[start : start + batch_size]
                 inputs = self.tokenizer(
-                    [p for p, _ in batch], [h for _, h in batch], truncation=True, max_length=256,
-                    padding=True, return_tensors="pt",
+                    [p for p, _ in batch],
+                    [h for _, h in batch],
+                    truncation=True,
+                    max_length=256,
+                    padding=True,
+                    return_tensors="pt",
                 ).to(self.device)
                 chunks.append(self.model(**inputs).logits.float().cpu().numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, 3), dtype=np.float32)

@@ -43,12 +43,14 @@ class Encoder(Protocol):
     version: str
     dim: int
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         ...
 
 
 class TorchEncoder:
-    """sentence-transformers on PyTorch fp32: the reference path (training, and the baseline in benchmarks)."""
+    """sentence-transformers on PyTorch fp32: the reference path (training, baseline of benchmarks)."""
 
     def __init__(self, model_path: Path | str | None = None, device: str | None = None) -> None:
         from sentence_transformers import SentenceTransformer
@@ -56,9 +58,15 @@ class TorchEncoder:
         self.path = Path(model_path) if model_path else base_model_path()
         self.model: Any = SentenceTransformer(str(self.path), device=device)
         self.version = file_digest(self.path) if self.path.is_dir() else str(model_path)
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        dimension = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension() or 0)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -69,7 +77,9 @@ class TorchEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def cached_encode(encoder: Encoder, texts: Sequence[str], cache_dir: Path | None, **kwargs: Any) -> np.ndarray:
+def cached_encode(
+    encoder: Encoder, texts: Sequence[str], cache_dir: Path | None, **kwargs: Any
+) -> np.ndarray:
     """Encode ``texts`` once per encoder version; later calls load the ``.npy`` from ``cache_dir``."""
     if cache_dir is None:
         return encoder.encode(texts, **kwargs)

@@ -1,4 +1,4 @@
-"""Pick the classifier that the settings name: embedding baseline, a registered NLI model, or a remote server."""
+"""The classifier the settings name: the embedding baseline, a registered NLI model, or a remote server."""
 
 from __future__ import annotations
 

@@ -12,12 +12,8 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def s_stem(word: str) -> str:
-    """Harman's 'S' stemmer: plural to singular, nothing more (``zombies`` -> ``zombie``)."""
-    if len(word) > 3 and word.endswith("ies") and not word.endswith(("eies", "aies")):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
-        return word[:-1]
-    if len(word) > 2 and word.endswith("s") and not word.endswith(("us", "ss")):
+    """Plural to singular by dropping a final ``s`` (not ``ss``/``us``/``is``): ``zombies`` -> ``zombie``."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
 

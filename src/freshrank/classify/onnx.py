@@ -53,8 +53,13 @@ def export_onnx_file(model_dir: Path, target: Path, *, head: str = "hidden", qua
     axes["output"] = {0: "batch"} if head == "logits" else {0: "batch", 1: "tokens"}
     with torch.no_grad():
         torch.onnx.export(
-            module, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
-            input_names=list(_INPUTS), output_names=["output"], dynamic_axes=axes, opset_version=17,
+            module,
+            (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+            str(fp32),
+            input_names=list(_INPUTS),
+            output_names=["output"],
+            dynamic_axes=axes,
+            opset_version=17,
             dynamo=False,
         )
     if quantize:
@@ -141,11 +146,14 @@ class _OnnxModel:
 class OnnxEncoder(_OnnxModel):
     """Sentence encoder (mean pooling, L2-normalised) with the ``Encoder`` protocol of ``encoder.py``."""
 
-    @property
-    def dim(self) -> int:
-        return int(self.session.get_outputs()[0].shape[-1] or 384)
+    def __init__(self, model_dir: Path | None = None, cache_dir: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(model_dir, cache_dir, **kwargs)
+        width = self.session.get_outputs()[0].shape[-1]
+        self.dim = width if isinstance(width, int) else _hidden_size(self.model_dir)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         encodings = self.tokenizer.encode_batch([t or " " for t in texts])
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         batches = list(_length_sorted_batches([len(e.ids) for e in encodings], batch_size))
@@ -184,3 +192,9 @@ def _maybe_track(items: list[np.ndarray], description: str, show: bool) -> Any:
     from freshrank.console import track
 
     return track(items, description, total=len(items))
+
+
+def _hidden_size(model_dir: Path) -> int:
+    import json
+
+    return int(json.loads((model_dir / "config.json").read_text())["hidden_size"])

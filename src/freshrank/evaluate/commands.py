@@ -162,12 +162,14 @@ def evaluate_command(
     no_record: bool = typer.Option(False, "--no-record", help="Do not store the run in the history."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """nDCG@10, P@10 and recall@100 of trend-boosted search per judged (trend, genre), and the lift over the
-    lexical baseline (BM25 on the hashtag's words).
+    """nDCG@10, P@10 and recall@100 of trend-boosted search per judged (trend, genre), with the lift over the
+    lexical baseline.
 
-    Each group ranks the catalogue (filtered by its genre) with no text and only its trend trending, as
-    `freshrank search "" --trend TAG --genre G`. Unjudged movies count as grade 0. Every run is stored in the
-    judgments database (see `freshrank report`). Exit 3 when the classifier or a store is unavailable.
+    Each group ranks the catalogue (filtered by its genre) with no text and only its trend trending.
+
+    The baseline is BM25 on the hashtag's words, no classifier. Unjudged movies count as grade 0.
+
+    Every run is stored in the history (see `freshrank report`). Exit 3: classifier or store unavailable.
 
     Example: freshrank evaluate --judgments ../shared/data/judgments/keyword_judgments.csv --json
     """
@@ -221,7 +223,7 @@ def print_report(report: EvaluationReport) -> None:
     names = [f"ndcg@{k}", f"p@{k}", f"recall@{r}", f"judged@{k}"]
     title = f"{report.classifier} ({report.model_version}) on {report.catalog_size:,} movies"
     table = Table(title=escape(title), title_justify="left")
-    table.add_column("trend | genre")
+    table.add_column("trend | genre", overflow="fold")
     for name in names:
         table.add_column(name, justify="right")
     if report.baseline:
@@ -265,8 +267,9 @@ def compare_command(
     no_record: bool = typer.Option(False, "--no-record", help="Do not store the comparison in the history."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Compare two configurations on the same judgments: per-query deltas of a metric, a paired t-test and a
-    paired randomization test (p-values), and warnings where too little of a top 10 is judged.
+    """Compare two configurations on the same judgments: per-query deltas and paired significance tests.
+
+    Reports a paired t-test and a randomization test (p-values); warns where a top 10 is barely judged.
 
     Example: freshrank compare baseline embedding --judgments keyword_judgments.csv
     """

@@ -106,7 +106,7 @@ def encode_query_id(trend: str, genre: str) -> str:
 def read_qrels(fh: TextIO) -> ParsedJudgments:
     parsed = ParsedJudgments()
     for line, text in enumerate(fh, start=1):
-        if not text.strip() or text.lstrip().startswith("#"):
+        if not text.strip():
             continue
         parts = text.split()
         if len(parts) != 4:

@@ -13,6 +13,7 @@ from typing import Any
 from freshrank.evaluate.base import EvaluationRun
 
 GREEN, RED, BLUE, GREY, INK = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#263238"
+PALETTE = [BLUE, "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#558b2f"]
 METRIC = "ndcg@10"
 
 
@@ -36,36 +37,43 @@ def _metric(run: EvaluationRun) -> str:
     return f"ndcg@{k}"
 
 
+def _system_name(classifier: str, version: str) -> str:
+    return _short(version if version.startswith(classifier) else f"{classifier} {version}".strip(), 40)
+
+
 def _plot_history(ax: Any, runs: Sequence[EvaluationRun]) -> None:
     """Mean nDCG@10 per run: one line per model version, the lexical baseline dashed."""
     xs = list(range(1, len(runs) + 1))
-    ax.plot(xs, [r.baseline_mean.get(_metric(r), float("nan")) for r in runs], "--", color=GREY, lw=1.5,
-            marker="o", ms=4, label="lexical baseline")  # fmt: skip
+    base = [r.baseline_mean.get(_metric(r), float("nan")) for r in runs]
+    ax.plot(
+        xs, base, "--", color=GREY, lw=1.5, marker="o", ms=4, label="lexical baseline (BM25 on the hashtag)"
+    )
     versions = list(dict.fromkeys(r.model_version for r in runs))
-    palette = [BLUE, "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#558b2f"]
     for i, version in enumerate(versions):
-        pts = [
-            (x, r.mean.get(_metric(r), float("nan")))
-            for x, r in zip(xs, runs, strict=True)
-            if r.model_version == version
-        ]
+        pts = [(x, r.mean.get(_metric(r), float("nan"))) for x, r in zip(xs, runs, strict=True)
+               if r.model_version == version]  # fmt: skip
         name = runs[[r.model_version for r in runs].index(version)].classifier
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=palette[i % len(palette)], lw=2.2,
-                marker="o", ms=6, label=_short(f"{name} {version}", 40))  # fmt: skip
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=PALETTE[i % len(PALETTE)], lw=2.2,
+                marker="o", ms=6, label=_system_name(name, version))  # fmt: skip
     last = runs[-1]
-    value = last.mean.get(_metric(last))
+    value, baseline = last.mean.get(_metric(last)), last.baseline_mean.get(_metric(last))
     if value is not None:
-        ax.annotate(f"{value:.3f}", (xs[-1], value), textcoords="offset points", xytext=(8, 4), color=INK,
-                    fontsize=11, fontweight="bold")  # fmt: skip
+        lift = f"  ({value - baseline:+.3f} vs baseline)" if baseline is not None else ""
+        ax.annotate(f"{value:.3f}{lift}", (xs[-1], value), textcoords="offset points", xytext=(0, 12),
+                    ha="right" if len(xs) > 1 else "center", color=INK, fontsize=11,
+                    fontweight="bold")  # fmt: skip
     ax.set_xticks(xs)
     ax.set_xticklabels([_when(r.created_at) for r in runs], rotation=30, ha="right", fontsize=8)
     if len(xs) > 12:
         for i, label in enumerate(ax.get_xticklabels()):
             label.set_visible(i % max(1, len(xs) // 10) == 0 or i == len(xs) - 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(0.5, len(xs) + 0.5)
+    ax.set_ylim(0, 1.05)
     ax.set_ylabel("mean nDCG@10")
-    ax.set_title("Relevance over time (every evaluation run)", loc="left", fontsize=13, color=INK)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    queries = len(runs[-1].per_query)
+    title = f"Relevance over time ({len(runs)} runs on the latest run's {queries} judged queries)"
+    ax.set_title(title, loc="left", fontsize=13, color=INK)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.22), ncol=2, fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -83,10 +91,11 @@ def _plot_latest(ax: Any, run: EvaluationRun) -> None:
     ys = np.arange(len(queries))
     ours = [run.per_query[q].get(metric, 0.0) for q in queries]
     theirs = [base.get(q, {}).get(metric, 0.0) for q in queries]
-    ax.barh(ys + 0.2, ours, height=0.4, color=BLUE, label=_short(f"{run.classifier} {run.model_version}", 40))
-    ax.barh(ys - 0.2, theirs, height=0.4, color=GREY, label="lexical baseline")
-    for y, value in zip(ys, ours, strict=True):
-        ax.text(value + 0.01, y + 0.2, f"{value:.2f}", va="center", fontsize=8, color=INK)
+    ax.barh(ys - 0.2, ours, height=0.4, color=BLUE, label=_system_name(run.classifier, run.model_version))
+    ax.barh(ys + 0.2, theirs, height=0.4, color=GREY, label="lexical baseline")
+    for y, value, other in zip(ys, ours, theirs, strict=True):
+        ax.text(value + 0.01, y - 0.2, f"{value:.2f}", va="center", fontsize=8, color=INK, fontweight="bold")
+        ax.text(other + 0.01, y + 0.2, f"{other:.2f}", va="center", fontsize=7, color="#616161")
     ax.set_yticks(ys)
     ax.set_yticklabels([_query_label(q) for q in queries], fontsize=9)
     ax.invert_yaxis()
@@ -95,7 +104,7 @@ def _plot_latest(ax: Any, run: EvaluationRun) -> None:
     ax.set_title(
         f"Latest run, per judged query ({_when(run.created_at)})", loc="left", fontsize=13, color=INK
     )
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.16), ncol=2, fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
 
 
@@ -118,7 +127,8 @@ def _plot_comparison(ax: Any, run: EvaluationRun) -> None:
     sig = details.get("significance", {})
     metric = details.get("metric", METRIC)
     mean = details.get("delta", {}).get(metric, 0.0)
-    ax.set_xlabel(f"{metric}: {_short(details.get('b', 'b'), 30)} − {_short(details.get('a', 'a'), 30)}")
+    ax.set_xlabel(f"{metric}: {_short(details.get('b', 'b'), 40)} − {_short(details.get('a', 'a'), 40)}"
+                  "   (green: b ranks better, red: a does)")  # fmt: skip
     ax.set_title(
         f"Last comparison: mean Δ {mean:+.3f}   (t-test p={_p(sig.get('t_test_p'))}, "
         f"randomization p={_p(sig.get('randomization_p'))}, n={sig.get('n', len(queries))})",
@@ -131,19 +141,28 @@ def _p(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3g}"
 
 
+def same_queries(runs: Sequence[EvaluationRun]) -> list[EvaluationRun]:
+    """The runs on the same judged queries as the latest one (means over other query sets do not compare)."""
+    if not runs:
+        return []
+    latest = set(runs[-1].per_query)
+    return [r for r in runs if set(r.per_query) == latest]
+
+
 def render_png(path: Path, runs: Sequence[EvaluationRun], comparison: EvaluationRun | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    runs = same_queries(runs)
     panels = (1 if runs else 0) * 2 + (1 if comparison else 0)
     deltas = len(comparison.details.get("per_query_delta", {})) if comparison else 0
     rows = 2 if runs and comparison else 1
     n_queries = max([len(runs[-1].per_query)] if runs else [0])
     height = 4.8 + (0.32 * max(deltas, 5) + 1.5 if rows == 2 else 0)
     fig = plt.figure(figsize=(15, max(height, 4.8 + 0.1 * n_queries)), dpi=110)
-    grid = fig.add_gridspec(rows, 2, width_ratios=[1.25, 1], hspace=0.55, wspace=0.32)
+    grid = fig.add_gridspec(rows, 2, width_ratios=[1.25, 1], hspace=0.75, wspace=0.32)
     if runs:
         _plot_history(fig.add_subplot(grid[0, 0]), runs)
         _plot_latest(fig.add_subplot(grid[0, 1]), runs[-1])
@@ -155,6 +174,11 @@ def render_png(path: Path, runs: Sequence[EvaluationRun], comparison: Evaluation
     fig.suptitle("freshrank relevance report", x=0.01, ha="left", fontsize=16, fontweight="bold", color=INK)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+
+
+def _source(run: EvaluationRun) -> str:
+    source = str(run.details.get("source", ""))
+    return f"({Path(source).name})" if source else ""
 
 
 def _fmt(value: Any) -> str:
@@ -172,7 +196,8 @@ def render_html(png: Path, runs: Sequence[EvaluationRun], comparison: Evaluation
         cls = "up" if lift and lift > 0 else "down" if lift and lift < 0 else ""
         rows.append(
             f"<tr><td>{e(_when(r.created_at))}</td><td>{e(r.classifier)}</td><td><code>{e(r.model_version)}</code>"
-            f"</td><td>{r.catalog_size:,}</td><td>{len(r.per_query)}</td><td><b>{_fmt(value)}</b></td>"
+            f"</td><td>{r.catalog_size:,}</td><td>{len(r.per_query)} {e(_source(r))}</td>"
+            f"<td><b>{_fmt(value)}</b></td>"
             f"<td>{_fmt(r.mean.get('p@10'))}</td><td>{_fmt(r.mean.get('recall@100'))}</td>"
             f"<td>{_fmt(r.mean.get('judged@10'))}</td><td>{_fmt(b)}</td>"
             f"<td class='{cls}'>{'–' if lift is None else f'{lift:+.3f}'}</td></tr>"

@@ -18,6 +18,7 @@ from freshrank.evaluate.runner import (
     lexical_ranker,
 )
 from freshrank.search.base import SearchBackend
+from freshrank.search.refresh import scores_version
 from freshrank.search.service import SearchService
 
 BASELINE = "baseline"
@@ -56,7 +57,7 @@ def open_system(settings: Settings, backend: SearchBackend, spec: str) -> System
     classifier = service.classifier(warnings)
     if classifier is None:
         raise RuntimeError(f"classifier {spec!r} cannot be loaded: {'; '.join(warnings)}")
-    return System(spec, service, classifier.name, classifier.version)
+    return System(spec, service, classifier.name, scores_version(classifier, service.calibration))
 
 
 def evaluate_system(

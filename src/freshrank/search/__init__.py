@@ -16,7 +16,7 @@ def open_backend(url: str, field_weights: Mapping[str, float] | None = None) -> 
     if url.startswith(("opensearch://", "opensearchs://")):
         from freshrank.search.opensearch import OpenSearchBackend
 
-        return OpenSearchBackend(url)
+        return OpenSearchBackend(url, field_weights=field_weights)
     raise ValueError(f"unknown search backend URL {url!r}: expected sqlite:///… or opensearch://host:port[/index]")
 
 

@@ -154,8 +154,10 @@ class OpenSearchBackend:
         """Create the movie index and the registry when missing (idempotent, safe to race)."""
         if self._ready:
             return
+        # Every write ends with an explicit refresh, so periodic refreshes (which cut a segment per second
+        # during a long bulk update) are not needed for visibility.
         movie_settings = {"number_of_shards": 1, "number_of_replicas": 0, "analysis": _ANALYSIS,
-                          "max_result_window": MAX_RESULT_WINDOW}
+                          "max_result_window": MAX_RESULT_WINDOW, "refresh_interval": "30s"}
         self._create(self.index_name, {"settings": movie_settings, "mappings": _MOVIE_MAPPING})
         registry_settings = {"number_of_shards": 1, "number_of_replicas": 0}
         self._create(self.registry_name, {"settings": registry_settings, "mappings": _REGISTRY_MAPPING})

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from freshrank.classify.base import Classifier
 from freshrank.monitor.metrics import (
     REFRESH_DURATION,
@@ -23,6 +25,42 @@ log = logging.getLogger(__name__)
 # Labels scored per classifier call: big enough to batch the label encodings, small enough that a
 # failure loses little work and the progress bar moves.
 LABELS_PER_BATCH = 8
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Classifier scores to trend scores: per label, standardise over the catalogue and keep what stands out.
+
+    Raw zero-shot scores have a label-specific offset (an embedding gives most movies ~0.6 for any label), so
+    summing 20 trending labels adds mostly noise; ``max(0, z - threshold)`` boosts only the movies a label
+    picks out. ``threshold=None`` stores the raw scores.
+    """
+
+    threshold: float | None = 2.0
+
+    @property
+    def tag(self) -> str:
+        """Suffix of the stored model version, so a change of calibration re-scores instead of mixing."""
+        return "" if self.threshold is None else f"+z{self.threshold:g}"
+
+    def apply(self, scores: np.ndarray) -> np.ndarray:
+        if self.threshold is None:
+            return scores
+        std = float(scores.std())
+        if std == 0.0 or not np.isfinite(std):
+            return np.zeros_like(scores)
+        return np.maximum(0.0, (scores - scores.mean()) / std - self.threshold)
+
+    @classmethod
+    def named(cls, name: str, threshold: float) -> Calibration:
+        if name not in ("zscore", "none"):
+            raise ValueError(f"search.calibration must be 'zscore' or 'none', not {name!r}")
+        return cls(threshold if name == "zscore" else None)
+
+
+def scores_version(classifier: Classifier, calibration: Calibration) -> str:
+    """The key the trend scores are stored under: the model version plus the calibration."""
+    return classifier.version + calibration.tag
 
 
 @dataclass
@@ -61,11 +99,13 @@ def refresh(
     labels: Sequence[str],
     fit: FitCatalog,
     progress: Progress | None = None,
+    calibration: Calibration | None = None,
 ) -> RefreshReport:
     """Score the labels the classifier's current version lacks; a repeat with the same labels is free."""
     started = time.perf_counter()
     trending = list(dict.fromkeys(label for label in labels if label))
-    version = classifier.version
+    calibration = calibration or Calibration()
+    version = scores_version(classifier, calibration)
     done = backend.scored_labels(version)
     report = RefreshReport(classifier=classifier.name, model_version=version, trending=trending)
     report.already_scored = [label for label in trending if label in done]
@@ -73,7 +113,7 @@ def refresh(
     TRENDING_LABELS.set(len(trending))
     if new:
         movie_ids = list(fit())
-        _score_new_labels(backend, classifier, new, movie_ids, report, progress)
+        _score_new_labels(backend, classifier, new, movie_ids, report, progress, calibration)
     report.seconds = time.perf_counter() - started
     _record(report)
     return report
@@ -86,6 +126,7 @@ def _score_new_labels(
     movie_ids: list[int],
     report: RefreshReport,
     progress: Progress | None,
+    calibration: Calibration,
 ) -> None:
     for start in range(0, len(labels), LABELS_PER_BATCH):
         batch = labels[start : start + LABELS_PER_BATCH]
@@ -102,7 +143,9 @@ def _score_new_labels(
             expected = (len(batch), len(movie_ids))
             raise ValueError(f"classifier returned shape {scores.shape}, expected {expected}")
         for label, row in zip(batch, scores, strict=True):
-            backend.put_scores(report.model_version, label, dict(zip(movie_ids, row.tolist(), strict=True)))
+            stored = calibration.apply(np.asarray(row, dtype=np.float64))
+            by_movie = dict(zip(movie_ids, stored.tolist(), strict=True))
+            backend.put_scores(report.model_version, label, by_movie)
             report.scored.append(label)
             report.pairs += len(movie_ids)
         if progress:

@@ -23,7 +23,7 @@ from freshrank.classify.base import Classifier
 from freshrank.config import Settings
 from freshrank.search import open_backend
 from freshrank.search.base import SearchBackend, SearchPage, SearchRequest
-from freshrank.search.refresh import Progress, RefreshReport, refresh
+from freshrank.search.refresh import Calibration, Progress, RefreshReport, refresh, scores_version
 from freshrank.trends.base import Trend, TrendStore
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class SearchService:
         self._last_snapshot: list[dict[str, Any]] | None = None
         self._lock = threading.RLock()
         self._state_path = settings.state_dir / STATE_FILE
+        self.calibration = Calibration.named(settings.search.calibration, settings.search.calibration_z)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SearchService:
@@ -164,7 +165,7 @@ class SearchService:
         classifier = self.classifier(warnings)
         if classifier is None:
             return self._stored_version(labels, warnings)
-        version = classifier.version
+        version = scores_version(classifier, self.calibration)
         missing = [label for label in labels if label not in self.backend.scored_labels(version)]
         if missing:
             report = self._refresh_labels(classifier, missing)
@@ -211,7 +212,9 @@ class SearchService:
         self, classifier: Classifier, labels: Sequence[str], progress: Progress | None = None
     ) -> RefreshReport:
         with self._lock:
-            report = refresh(self.backend, classifier, labels, lambda: self._fit(classifier), progress)
+            report = refresh(
+                self.backend, classifier, labels, lambda: self._fit(classifier), progress, self.calibration
+            )
         self._save_state(model_version=report.model_version)
         return report
 

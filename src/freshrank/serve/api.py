@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, is_dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -56,6 +57,7 @@ MAX_HASHTAG_CHARS = 280  # a tweet; the judgments store refuses keys over 255 wi
 MAX_GENRE_CHARS = 100
 MAX_TRENDS = 20
 SPARKLINE_POINTS = 24
+MONITOR_TTL = 30.0  # seconds a monitor decision is served before it is computed again
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -223,6 +225,8 @@ class Workbench:
         self._lock = threading.RLock()
         self._opened: dict[str, Any] = {}
         self._candidate: tuple[str, SearchService] | None = None
+        self.monitor_lock = threading.Lock()
+        self.monitor_cache: tuple[float, dict[str, Any]] | None = None
 
     def _get(self, name: str, opener: Callable[[], Any]) -> Any:
         with self._lock:
@@ -273,11 +277,26 @@ class Workbench:
                 self._candidate = held
             return held[1]
 
+    def open_stores(self) -> None:
+        """Open the judgments store before serving: its Alembic migration must not run in two threads."""
+        try:
+            _ = self.judgments
+        except Unavailable as exc:  # e.g. MariaDB down: reading still works, judging says why
+            log.warning("%s", exc)
+
+    def warm_up(self) -> None:
+        """Load the search service and its classifier, so the first search does not wait for them."""
+        try:
+            self.service.classifier()
+        except Exception as exc:
+            log.warning("warm-up failed: %s", exc)
+
     def forget_service(self) -> None:
         """Drop the search service so the next call reopens it (after a promotion changed the champion)."""
         with self._lock:
             self._opened.pop("search service", None)
             self._candidate = None
+            self.monitor_cache = None
 
     def close(self) -> None:
         with self._lock:
@@ -424,7 +443,12 @@ def _search_out(wb: Workbench, params: SearchParams) -> SearchOut:
     boost = _boost_for(wb, params)
     key = judgment_key(params.q, params.trend)
     page = _search(wb, params.q, params.genre, boost.request, params.limit, params.offset)
-    qrels = _qrels(wb, key, params.genre)
+    warnings = list(page.warnings)
+    try:
+        qrels = _qrels(wb, key, params.genre)
+    except Unavailable as exc:  # search goes on without the grades
+        qrels = {}
+        warnings.append(f"{exc}: grades are not shown")
     weight = wb.settings.search.boost_weight
     labels = _label_map(wb, params.trend)
     hits = [
@@ -438,7 +462,7 @@ def _search_out(wb: Workbench, params: SearchParams) -> SearchOut:
         limit=params.limit,
         boost_weight=weight,
         hits=hits,
-        warnings=list(page.warnings),
+        warnings=warnings,
     )
 
 
@@ -696,14 +720,31 @@ def _snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def _latest_decision(wb: Workbench) -> dict[str, Any]:
+    """The monitor's decision on the live system, computed at most every MONITOR_TTL seconds."""
+    with wb.monitor_lock:
+        cached = wb.monitor_cache
+        if cached is not None and time.monotonic() - cached[0] < MONITOR_TTL:
+            return cached[1]
+        decision = _decide(wb)
+        wb.monitor_cache = (time.monotonic(), decision)
+        return decision
+
+
+def _decide(wb: Workbench) -> dict[str, Any]:
+    from freshrank.monitor.freshness import Thresholds, decide
+    from freshrank.monitor.live import MonitorUnavailable, encoder_embed, gather, publish
+
     try:
-        from freshrank.monitor import latest_decision  # type: ignore[attr-defined]
-    except ImportError:
-        return {"decision": None, "reasons": [], "message": "the monitor has not recorded a decision yet"}
-    decision = latest_decision(wb.settings)
-    if decision is None:
-        return {"decision": None, "reasons": [], "message": "the monitor has not run yet"}
-    return dict(_plain(decision))
+        data, warnings, classifier = gather(wb.settings, wb.service)
+    except MonitorUnavailable as exc:
+        return {"decision": None, "reasons": [], "message": f"monitor unavailable: {exc}"}
+    report = decide(data, Thresholds(), encoder_embed(classifier))
+    publish(report, data)
+    return {
+        **report.to_json(),
+        "warnings": warnings,
+        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
@@ -749,6 +790,7 @@ def _write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
     def refresh() -> dict[str, Any]:
         """Score the trending labels the current model has not scored yet."""
         report = wb.service.refresh()
+        wb.monitor_cache = None  # the decision may change now that new labels are scored
         return {"refreshed": True, "report": _plain(report)}
 
     @router.post("/models/promote")
@@ -846,12 +888,18 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API with the workbench page at ``/``, ``/health`` and Prometheus ``/metrics``."""
+def create_app(settings: Settings, *, warm_up: bool = False) -> FastAPI:
+    """The API with the workbench page at ``/``, ``/health`` and Prometheus ``/metrics``.
+
+    ``warm_up`` loads the classifier in the background at start-up, so the first search does not wait.
+    """
     wb = Workbench(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        wb.open_stores()
+        if warm_up:
+            threading.Thread(target=wb.warm_up, name="workbench-warm-up", daemon=True).start()
         yield
         wb.close()
 
@@ -892,4 +940,6 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     if not _is_loopback(host):
         log.warning("listening on %s: the API is reachable from other machines", host)
     log.info("workbench on http://%s:%d/", host, port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(
+        create_app(settings, warm_up=True), host=host, port=port, log_level="info", server_header=False
+    )

@@ -1,7 +1,8 @@
-"""KServe model server ``zero-shot-classifier`` on the kserve Python SDK (V1 and V2 / Open Inference Protocol).
+"""KServe model server ``zero-shot-classifier`` on the kserve SDK (V1 and V2 / Open Inference Protocol).
 
-V1: ``POST /v1/models/zero-shot-classifier:predict`` with ``{"instances": [{"sequence": str, "labels": [str]}]}``
-returns ``{"predictions": [{"sequence", "labels", "scores"}], "model_name", "model_version"}``: one prediction
+V1: ``POST /v1/models/zero-shot-classifier:predict`` with
+``{"instances": [{"sequence": str, "labels": [str]}]}`` returns
+``{"predictions": [{"sequence", "labels", "scores"}], "model_name", "model_version"}``: one prediction
 per instance, labels sorted by score (highest first) as in the transformers zero-shot pipeline. Scores are
 independent per label in [0, 1] (the pipeline's ``multi_label=True``), so they do not sum to one.
 
@@ -16,6 +17,7 @@ binds 0.0.0.0; this server binds the configured host (127.0.0.1 by default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -164,8 +166,9 @@ def classify(
     for i, (_, labels) in enumerate(instances):
         groups.setdefault(tuple(labels), []).append(i)
     results: list[tuple[list[str], list[float]]] = [([], [])] * len(instances)
-    for labels, members in groups.items():
-        scores = classifier.predict([instances[i][0] for i in members], list(labels))
+    for label_set, members in groups.items():
+        labels = list(label_set)
+        scores = classifier.predict([instances[i][0] for i in members], labels)
         for row, i in zip(np.asarray(scores, dtype=np.float64), members, strict=True):
             order = sorted(range(len(labels)), key=lambda j: (-row[j], j))
             results[i] = ([labels[j] for j in order], [round(float(row[j]), 6) for j in order])
@@ -189,7 +192,7 @@ class ZeroShotModel(Model):
     def load(self) -> bool:
         """Load the named registry model (``champion`` by default); readiness turns true only after it."""
         with self._load_lock:
-            if self.ready:
+            if self.classifier is not None:
                 return True
             from freshrank.train.registry import Registry
 
@@ -268,10 +271,8 @@ class ZeroShotModel(Model):
 
 def _load_in_background(model: ZeroShotModel) -> threading.Thread:
     def target() -> None:
-        try:
+        with contextlib.suppress(Exception):  # already logged; the server stays up and answers 503
             model.load()
-        except Exception:  # already logged; the server stays up and answers 503 (not ready)
-            pass
 
     thread = threading.Thread(target=target, name="model-load", daemon=True)
     thread.start()

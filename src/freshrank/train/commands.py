@@ -1,4 +1,4 @@
-"""``freshrank train`` and ``freshrank models ...``: train, evaluate, register, gate, promote, roll back, export."""
+"""``freshrank train`` and ``freshrank models ...``: train, evaluate, register, gate, promote, roll back."""
 
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ def train_command(
     epochs: int = typer.Option(None, "--epochs", min=1, help="Passes over the training pairs."),
     max_steps: int = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimiser steps."),
     data: list[str] = typer.Option(
-        None, "--data", help="NLI pairs: JSONL/CSV/Parquet file or hub:<name> (repeatable). Default: settings."
+        None,
+        "--data",
+        help="NLI pairs: JSONL/CSV/Parquet file or hub:<name> (repeatable). Default: settings.",
     ),
     base_model: str = typer.Option(None, "--base-model", help="Base encoder: a local path or hub name."),
     params_file: Path = PARAMS_OPTION,
@@ -161,7 +163,9 @@ def show_command(
     card = registry.card(resolved)
     if as_json:
         history = [e.__dict__ for e in registry.history()]
-        print_json({**card.to_dict(), "champion": resolved == registry.champion(), "champion_history": history})
+        print_json(
+            {**card.to_dict(), "champion": resolved == registry.champion(), "champion_history": history}
+        )
     else:
         out.print(card.markdown())
 
@@ -207,7 +211,9 @@ def rollback_command(
 def evaluate_command(
     model_dir: Path = typer.Argument(..., help="A trained model directory, or 'embedding' for the baseline."),
     params_file: Path = PARAMS_OPTION,
-    metrics_out: Path = typer.Option(None, "--metrics-out", help="Also write the metrics here (DVC metrics)."),
+    metrics_out: Path = typer.Option(
+        None, "--metrics-out", help="Also write the metrics here (DVC metrics)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Zero-shot nDCG@10 on the configured judgments and NLI dev accuracy of a model directory."""
@@ -219,8 +225,8 @@ def evaluate_command(
         metrics = _run(lambda: baseline_card(settings, Registry.from_settings(settings)).metrics)
     else:
         metrics = _run(lambda: evaluate_model_dir(model_dir, settings))
-    doc = {"ndcg_at_10": metrics.ndcg_at_10, "dev_accuracy": metrics.dev_accuracy, "per_query": metrics.per_query}
-    doc["judgments_hash"] = metrics.judgments_hash
+    doc: dict[str, Any] = {"ndcg_at_10": metrics.ndcg_at_10, "dev_accuracy": metrics.dev_accuracy}
+    doc |= {"per_query": metrics.per_query, "judgments_hash": metrics.judgments_hash}
     if metrics_out:
         metrics_out.parent.mkdir(parents=True, exist_ok=True)
         metrics_out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -234,7 +240,9 @@ def evaluate_command(
 
 @models_app.command("register")
 def register_command(
-    model_dir: Path = typer.Argument(..., help="A trained model directory (e.g. models/export after dvc repro)."),
+    model_dir: Path = typer.Argument(
+        ..., help="A trained model directory (e.g. models/export after dvc repro)."
+    ),
     params_file: Path = PARAMS_OPTION,
     promote: bool = typer.Option(False, "--promote", help="Promote it when it passes the gate."),
     as_json: bool = JSON_OPTION,
@@ -244,7 +252,9 @@ def register_command(
 
     settings, params = _settings(params_file)
     card, promotion = _run(
-        lambda: register_and_gate(settings, model_dir, params=params.get("train", {}), promote_if_better=promote)
+        lambda: register_and_gate(
+            settings, model_dir, params=params.get("train", {}), promote_if_better=promote
+        )
     )
     if as_json:
         print_json({"card": card.to_dict(), "promotion": promotion.to_dict() if promotion else None})
@@ -282,7 +292,7 @@ def export_command(
     metrics_out: Path = typer.Option(None, "--metrics-out", help="Accuracy change of the export (JSON)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """DVC stage 'export': ONNX Runtime files (dynamic int8 unless params say otherwise), with accuracy check."""
+    """DVC stage 'export': ONNX Runtime files (dynamic int8 unless params say otherwise), accuracy checked."""
     import shutil
 
     from freshrank.classify.models import export_onnx
@@ -301,7 +311,8 @@ def export_command(
         print_json(result)
     else:
         out.print(
-            f"{out_dir}: {', '.join(result['files'])}; dev accuracy {result['dev_accuracy_torch']:.4f} (torch) "
+            f"{out_dir}: {', '.join(result['files'])}; "
+            f"dev accuracy {result['dev_accuracy_torch']:.4f} (torch) "
             f"-> {result['dev_accuracy_onnx']:.4f} (onnx), {result['accuracy_change_points']:+.2f} points"
         )
 

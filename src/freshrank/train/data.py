@@ -26,8 +26,13 @@ NOT_ENTAILMENT = 3  # two-way rows (RTE): "not entailment" = neutral or contradi
 MAX_TEXT_CHARS = 2000
 # Numeric labels follow the SNLI/MultiNLI convention of the ``datasets`` hub.
 _LABEL_IDS: dict[str, int] = {
-    "entailment": 0, "neutral": 1, "contradiction": 2, "not_entailment": NOT_ENTAILMENT,
-    "0": 0, "1": 1, "2": 2,
+    "entailment": 0,
+    "neutral": 1,
+    "contradiction": 2,
+    "not_entailment": NOT_ENTAILMENT,
+    "0": 0,
+    "1": 1,
+    "2": 2,
 }
 
 
@@ -64,7 +69,12 @@ def _to_pair(row: Any, report: LoadReport) -> NliPair | None:
         report.skipped["not an object"] += 1
         return None
     premise, hypothesis = row.get("premise"), row.get("hypothesis")
-    if not isinstance(premise, str) or not isinstance(hypothesis, str) or not premise.strip() or not hypothesis.strip():
+    if (
+        not isinstance(premise, str)
+        or not isinstance(hypothesis, str)
+        or not premise.strip()
+        or not hypothesis.strip()
+    ):
         report.skipped["missing text"] += 1
         return None
     label = _label_id(row.get("label"))
@@ -77,8 +87,8 @@ def _to_pair(row: Any, report: LoadReport) -> NliPair | None:
 
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")  # type: ignore[return-value]
-    return open(path, encoding="utf-8", errors="replace", newline="")  # type: ignore[return-value]
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace", newline="")
 
 
 def _jsonl_rows(path: Path, report: LoadReport) -> Iterator[Any]:
@@ -135,7 +145,9 @@ def _rows(source: str | Path, split: str | None, report: LoadReport) -> Iterator
     elif ".parquet" in suffixes:
         yield from _parquet_rows(path)
     else:
-        raise DataError(f"unknown NLI data format {path.name!r}: use .jsonl[.gz], .csv[.gz], .tsv or .parquet")
+        raise DataError(
+            f"unknown NLI data format {path.name!r}: use .jsonl[.gz], .csv[.gz], .tsv or .parquet"
+        )
 
 
 def load_pairs(
@@ -164,10 +176,8 @@ def load_pairs(
     return pairs
 
 
-def catalog_pairs(
-    movies: Iterable[Movie], template: str, *, max_pairs: int, seed: int = 0
-) -> list[NliPair]:
-    """In-domain pairs from the catalogue: a movie against one of its own genres (entailment) or not (contradiction)."""
+def catalog_pairs(movies: Iterable[Movie], template: str, *, max_pairs: int, seed: int = 0) -> list[NliPair]:
+    """In-domain pairs: a movie against one of its own genres (entailment) and one other (contradiction)."""
     rng = random.Random(seed)
     rows = [m for m in movies if m.genres]
     all_genres = sorted({g for m in rows for g in m.genres})

@@ -23,15 +23,20 @@ from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
 from freshrank.config import Settings
 from freshrank.evaluate.base import Judgment
-from freshrank.train.registry import EMBEDDING, ModelCard, ModelMetrics, Registry, RegistryError
+from freshrank.train.registry import (
+    EMBEDDING,
+    LifecycleError,
+    ModelCard,
+    ModelMetrics,
+    Registry,
+    RegistryError,
+)
 
 log = logging.getLogger(__name__)
 
+__all__ = ["LifecycleError", "PromotionResult", "promote", "retrain_and_promote", "rollback"]
+
 NDCG_K = 10
-
-
-class LifecycleError(Exception):
-    """A lifecycle step that cannot go on (no judgments, a model that fails to load, ...)."""
 
 
 # Judgments and zero-shot evaluation ----------------------------------------------------------------

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 if TYPE_CHECKING:
     from freshrank.classify.base import Classifier
     from freshrank.config import Settings
@@ -33,7 +32,11 @@ CARD_MD = "model_card.md"
 MODEL_SUBDIR = "model"
 
 
-class RegistryError(Exception):
+class LifecycleError(Exception):
+    """A lifecycle step that cannot go on (no judgments, a model that fails to load, ...)."""
+
+
+class RegistryError(LifecycleError):
     """A version that does not exist, an ambiguous prefix, nothing to roll back to."""
 
 

@@ -16,6 +16,8 @@ from freshrank.console import err, out, print_json, progress
 
 if TYPE_CHECKING:
     from freshrank.trends.base import Trend, TrendStore
+    from freshrank.trends.engine import TrendEngine
+    from freshrank.trends.sources.live import ReconnectingSource
     from freshrank.trends.sources.replay import ReplayReport
 
 trends_app = typer.Typer(
@@ -134,6 +136,158 @@ def _report_malformed(report: ReplayReport) -> None:
         err.print(f"[yellow]line {bad.line}:[/] {bad.reason}")
     if report.malformed_count > 10:
         err.print(f"[yellow]… {report.malformed_count - 10:,} more malformed lines[/]")
+
+
+SOURCES = ("bluesky", "mastodon", "x", "stdin")
+
+
+@trends_app.command("stream")
+def stream(
+    source: str = typer.Option(..., "--source", "-s", help="bluesky | mastodon | x | stdin (JSONL lines)."),
+    url: str = typer.Option(
+        None, help="Jetstream WebSocket URL, Mastodon server (https://mastodon.social) or X stream URL."
+    ),
+    token: str = typer.Option(
+        None, envvar="FRESHRANK_TRENDS_TOKEN", help="Mastodon access token or X bearer token."
+    ),
+    timeline: str = typer.Option("public", help="Mastodon timeline: public | local | hashtag."),
+    tag: str = typer.Option(None, help="Mastodon hashtag timeline's tag."),
+    transport: str = typer.Option("sse", help="Mastodon transport: sse | websocket."),
+    backfill_minutes: int = typer.Option(0, help="X: ask for up to 5 minutes of backfill on reconnect."),
+    max_posts: int = typer.Option(0, help="Stop after this many posts (0 = run until interrupted)."),
+    seconds: float = typer.Option(0.0, help="Stop after this many seconds (0 = run until interrupted)."),
+    resume: bool = typer.Option(True, help="Resume from the cursor saved by the last run (state dir)."),
+    store_url: str = typer.Option(None, "--store", help="Trend store URL (default: the configured one)."),
+    as_json: bool = typer.Option(False, "--json", help="At the end, print the top N as one JSON list."),
+) -> None:
+    """Follow a live stream and write the top N to the trend store at every slide.
+
+    Reconnects with exponential backoff and resumes from a cursor where the service offers one
+    (Jetstream time_us, Mastodon timeline backfill by id, X backfill_minutes).
+    """
+    from freshrank.trends.engine import TrendEngine
+
+    if source not in SOURCES:
+        err.print(f"[red]unknown source {source!r}:[/] choose one of {', '.join(SOURCES)}")
+        raise typer.Exit(_exit_codes()[0])
+    settings = Settings()
+    engine = TrendEngine(settings.trends)
+    n = settings.trends.top_n
+    with _unavailable_exits():
+        store = _store(settings, store_url)
+        if source == "stdin":
+            from freshrank.trends.sources.replay import replay_lines
+
+            report = replay_lines(engine, sys.stdin, on_tick=lambda e: store.replace(e.top(n)))
+            engine.finish()
+            _report_malformed(report)
+        else:
+            from freshrank.trends.sources.live import SourceError
+
+            cursor_file = settings.ensure_state_dir() / f"trends-{source}.cursor"
+            try:
+                live = _live_source(source, url, token, timeline, tag, transport, backfill_minutes)
+            except (SourceError, ValueError) as exc:
+                err.print(f"[red]{exc}[/]")
+                raise typer.Exit(_exit_codes()[0]) from exc
+            if resume and cursor_file.is_file():
+                live.cursor = cursor_file.read_text().strip() or None
+            try:
+                _follow(live, engine, store, n, max_posts, seconds, cursor_file)
+            except SourceError as exc:
+                err.print(f"[red]{exc}[/]")
+                raise typer.Exit(_exit_codes()[1]) from exc
+        trends = engine.top(n)
+        store.replace(trends)
+        store.close()
+    err.print(f"{engine.stats.posts:,} posts, {engine.stats.late:,} late; window ends {engine.tick}")
+    if as_json:
+        _print_trends(trends, True)
+
+
+def _live_source(
+    source: str,
+    url: str | None,
+    token: str | None,
+    timeline: str,
+    tag: str | None,
+    transport: str,
+    backfill_minutes: int,
+) -> ReconnectingSource:
+    import os
+
+    if source == "bluesky":
+        from freshrank.trends.sources.bluesky import DEFAULT_URL, BlueskySource
+
+        return BlueskySource(url or DEFAULT_URL)
+    if source == "mastodon":
+        from freshrank.trends.sources.mastodon import MastodonSource
+
+        token = token or os.environ.get("FRESHRANK_MASTODON_TOKEN")
+        return MastodonSource(url or "https://mastodon.social", timeline, tag, token, transport)
+    from freshrank.trends.sources.x import DEFAULT_URL as X_URL
+    from freshrank.trends.sources.x import XSource
+
+    token = token or os.environ.get("FRESHRANK_X_BEARER_TOKEN", "")
+    return XSource(token, url or X_URL, backfill_minutes=backfill_minutes)
+
+
+def _follow(
+    live: ReconnectingSource,
+    engine: TrendEngine,
+    store: TrendStore,
+    n: int,
+    max_posts: int,
+    seconds: float,
+    cursor_file: Path,
+) -> None:
+    """Consume ``live`` until ``max_posts``/``seconds``/Ctrl-C; a snapshot (and the cursor) at every slide."""
+    import asyncio
+    import time
+
+    def snapshot() -> None:
+        store.replace(engine.top(n))
+        if live.cursor:
+            cursor_file.write_text(live.cursor)
+
+    async def consume() -> None:
+        ticks, posts = engine.stats.ticks, 0
+        async for post in live.posts():
+            engine.add(post)
+            posts += 1
+            if engine.stats.ticks != ticks:
+                ticks = engine.stats.ticks
+                snapshot()
+            if max_posts and posts >= max_posts:
+                return
+
+    async def quiet_clock() -> None:
+        """When no post arrives for a slide, move the watermark by wall-clock time."""
+        slide = engine.settings.slide_seconds
+        while True:
+            before = engine.stats.posts
+            await asyncio.sleep(slide)
+            ticks = engine.stats.ticks
+            if engine.stats.posts == before:
+                engine.advance_to(time.time())
+                if engine.stats.ticks != ticks:
+                    snapshot()
+
+    async def main() -> None:
+        clock = asyncio.create_task(quiet_clock())
+        try:
+            await asyncio.wait_for(consume(), seconds or None)
+        except TimeoutError:
+            pass
+        finally:
+            clock.cancel()
+        if live.cursor:
+            cursor_file.write_text(live.cursor)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: writing the last snapshot[/]")
 
 
 @trends_app.command("top")

@@ -13,8 +13,7 @@ At a tick ``t``, for every hashtag (case-folded, without '#'):
 A tag qualifies only if ``c ≥ min_count`` and, when the source carries authors (some post had a ``user``),
 it has at least ``min_authors`` distinct authors in the current window. Tags on ``block_list`` (compared
 case-folded, with or without '#') are never counted. Ranking: score descending, then ``c`` descending, then
-the case-folded tag ascending. A post counts a tag once however often the tag appears in it. The display
-form of a tag is its most common original spelling (all-time, while the tag is tracked).
+the case-folded tag ascending. A post counts a tag once however often the tag appears in it.
 
 Windows are right-closed: an event at exactly ``t`` belongs to the window ending at ``t``. Internally time
 is integer milliseconds and a post with time ``ms`` falls in bucket ``ceil(ms / S_ms)``; the window ending at
@@ -30,16 +29,19 @@ its bucket has left the current window (event time ≤ ``t − W``) is late: it 
 stream) moves the watermark to the maximum event time, so the final window ends at the first tick at or
 after the last post. ``advance_to(now)`` moves the watermark by wall-clock time for idle live streams.
 
-Memory
-------
-Per-slide buckets (tag → count) are kept for two windows (``2n`` buckets plus those waiting for the
-watermark) and dropped as they age out; running sums ``c`` and ``p`` are updated incrementally when a bucket
-crosses a window boundary, so a tick costs O(tags in the crossing buckets), not O(window). A tag whose
-counts all age out is forgotten. At most ``max_tags`` distinct tags are tracked: when a new tag would
-exceed the cap, the 10 % of tags with the lowest count over the last two windows plus the posts waiting
-for the watermark (ties: arbitrary) are evicted with all their counts (``stats.evicted_tags``). Distinct
-authors are tracked per tag as its ``AUTHOR_SAMPLE`` most recently seen authors, which decides
-``min_authors`` exactly and reports counts up to that cap.
+Memory and speed
+----------------
+Per-slide buckets count posts per original spelling (one C-level ``Counter.update`` per run of posts in
+the same bucket) and keep the ``(author, hashtags)`` of posts that have an author. Buckets live for two
+windows plus those waiting for the watermark, and are dropped as they age out; ``c`` and ``p`` are running
+sums per case-folded tag, updated when a bucket crosses a window boundary, so a slide costs O(tags in the
+crossing buckets), never O(window). A tag whose counts have all aged out is forgotten (checked at least
+once per window). At most ``max_tags`` distinct tags are tracked, enforced at every slide: when there are
+more, the excess plus 10 % of the cap with the lowest count over the last two windows plus the posts
+waiting for the watermark (ties: arbitrary) are evicted with all their counts (``stats.evicted_tags``);
+tags that first appear within the current slide may exceed the cap until the next slide. Distinct authors
+are counted exactly, over the posts of the current window, when ``top()`` runs (only for the tags that
+pass ``min_count``). The display form is the most common spelling over the last two windows.
 """
 
 from __future__ import annotations
@@ -47,18 +49,20 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, islice
 
 from freshrank.config import TrendSettings
 from freshrank.trends.base import Trend
-from freshrank.trends.extract import extract_hashtags
+from freshrank.trends.extract import dedupe_folded, extract_hashtags
 from freshrank.trends.labels import hashtag_to_label
 
 HISTORY_BINS = 24  # sparkline points over the last two windows
-AUTHOR_SAMPLE = 16
 EVICT_FRACTION = 0.1
+FORGET_BATCH = 20_000  # spellings of dropped buckets collected before checking which tags to forget
 _BLOCKED = ""  # the key of a blocked tag: never counted
 _NO_TIME = -(2**62)
 
@@ -119,21 +123,26 @@ class TrendEngine:
         self._blocked = {_tag_key(tag) for tag in settings.block_list}
         self._max_ms = _NO_TIME
         self._k = _NO_TIME  # current tick, as a bucket index
-        self._buckets: dict[int, dict[str, int]] = {}
+        # Per slide bucket: posts per original spelling, and the (user, hashtags) of posts with an author.
+        self._buckets: dict[int, Counter[str]] = {}
+        self._posts: dict[int, list[tuple[str, Sequence[str]]]] = {}
         self._order: list[int] = []  # bucket indexes, ascending
         self._cur: dict[str, int] = {}  # c per tag: buckets k-n+1 .. k
         self._prev: dict[str, int] = {}  # p per tag: buckets k-2n+1 .. k-n
         self._key_of: dict[str, str] = {}  # original spelling -> case-folded key (or _BLOCKED)
-        self._spellings: dict[str, list[str]] = {}  # key -> its original spellings
-        self._spelling_counts: dict[str, int] = {}  # original spelling -> posts
-        self._authors: dict[str, dict[str, int]] = {}  # key -> {user: last bucket}, most recent last
+        self._spellings: dict[str, set[str]] = {}  # key -> its original spellings
+        self._maybe_gone: set[str] = set()  # spellings of dropped buckets, to check for forgetting
+        self._forget_k = _NO_TIME  # tick of the last check (at least one check per window)
         self._saw_users = False
 
     # Input ------------------------------------------------------------------------------------------
 
     def add(self, post: Post) -> None:
         """Count one post."""
-        tags = post.hashtags if post.hashtags is not None else extract_hashtags(post.text)
+        if post.hashtags is None:
+            tags: Sequence[str] = extract_hashtags(post.text)
+        else:
+            tags = dedupe_folded([t.lstrip("#＃") for t in post.hashtags if t])
         self.add_tags(to_epoch_ms(post.created_at), tags, post.user)
 
     def add_many(self, posts: Iterable[Post]) -> None:
@@ -141,47 +150,83 @@ class TrendEngine:
             self.add(post)
 
     def add_tags(self, ms: int, tags: Sequence[str], user: str | None = None) -> None:
-        """Count one post given its event time (epoch ms) and hashtags (the fast path of replays)."""
-        self.stats.posts += 1
-        if ms > self._max_ms:
-            self._max_ms = ms
-            tick = (ms - self._lateness_ms) // self._slide_ms
-            if tick > self._k:
-                if self._k == _NO_TIME:
-                    self._k = tick
-                else:
-                    self._advance(tick)
-        if not tags:
-            return
-        k = self._k
-        bucket_index = -(-ms // self._slide_ms)
-        if bucket_index <= k - self._n:
-            self.stats.late += 1
-            return
-        self.stats.tagged_posts += 1
-        bucket = self._buckets.get(bucket_index)
-        if bucket is None:
-            bucket = self._buckets[bucket_index] = {}
-            bisect.insort(self._order, bucket_index)
-        counted = self._cur if bucket_index <= k else None
-        key_of, spelling_counts = self._key_of, self._spelling_counts
-        seen: set[str] | None = None if len(tags) == 1 else set()
-        for tag in tags:
-            key = key_of.get(tag)
-            if key is None:
-                key = self._new_spelling(tag)
-            if not key:
-                continue  # blocked
-            if seen is not None:
-                if key in seen:
-                    continue
-                seen.add(key)
-            spelling_counts[tag] += 1
-            bucket[key] = bucket.get(key, 0) + 1
-            if counted is not None:
-                counted[key] = counted.get(key, 0) + 1
+        """Count one post given its event time (epoch ms) and hashtags."""
+        self.add_batch([ms], [dedupe_folded(list(tags))], [user])
+
+    def add_batch(
+        self, times_ms: Sequence[int], tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
+    ) -> None:
+        """Count posts in arrival order, exactly as one ``add_tags`` call per post would (the fast path).
+
+        Each post's hashtags must be unique when case-folded (``extract_hashtags`` output is).
+        """
+        total = len(times_ms)
+        self.stats.posts += total
+        start = 0
+        while start < total:
+            if self._k == _NO_TIME:
+                self._max_ms = times_ms[start]
+                self._k = (times_ms[start] - self._lateness_ms) // self._slide_ms
+            # Posts before ``stop`` leave the tick where it is; the post at ``stop`` moves it.
+            advance_at = (self._k + 1) * self._slide_ms + self._lateness_ms
+            stop, newest = start, self._max_ms
+            for ms in islice(times_ms, start, None):
+                if ms >= advance_at:
+                    break
+                if ms > newest:
+                    newest = ms
+                stop += 1
+            self._max_ms = newest
+            if stop > start:
+                self._count(times_ms[start:stop], tag_lists[start:stop], users[start:stop])
+            if stop < total:
+                ms = times_ms[stop]
+                self._max_ms = max(self._max_ms, ms)
+                self._advance((ms - self._lateness_ms) // self._slide_ms)
+            start = stop
+
+    def _count(
+        self, times_ms: Sequence[int], tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
+    ) -> None:
+        """Count posts while the tick stays put: runs of posts in one bucket go to C-level Counter updates."""
+        slide, late_limit = self._slide_ms, self._k - self._n
+        run_bucket = _NO_TIME
+        run_tags: list[Sequence[str]] = []
+        run_posts: list[tuple[str, Sequence[str]]] = []
+        late = tagged = 0
+        for ms, tags, user in zip(times_ms, tag_lists, users, strict=True):
+            if not tags:
+                continue
+            b = -(-ms // slide)
+            if b != run_bucket:
+                if run_tags:
+                    self._flush(run_bucket, run_tags, run_posts)
+                    run_tags, run_posts = [], []
+                run_bucket = b
+            if b <= late_limit:
+                late += 1
+                continue
+            tagged += 1
+            run_tags.append(tags)
             if user is not None:
-                self._add_author(key, user, bucket_index)
+                run_posts.append((user, tags))
+        if run_tags:
+            self._flush(run_bucket, run_tags, run_posts)
+        self.stats.late += late
+        self.stats.tagged_posts += tagged
+
+    def _flush(self, b: int, tag_lists: list[Sequence[str]], posts: list[tuple[str, Sequence[str]]]) -> None:
+        bucket = self._buckets.get(b)
+        if bucket is None:
+            bucket = self._buckets[b] = Counter()
+            self._posts[b] = []
+            bisect.insort(self._order, b)
+        bucket.update(chain.from_iterable(tag_lists))
+        if posts:
+            self._saw_users = True
+            self._posts[b].extend(posts)
+        if b <= self._k:  # out of order but inside the current window: count it in c right away
+            self._add_spellings(self._cur, Counter(chain.from_iterable(tag_lists)))
 
     def finish(self) -> None:
         """End of a bounded stream: the watermark moves to the last event time."""
@@ -219,16 +264,21 @@ class TrendEngine:
         """The best ``n`` (default ``settings.top_n``) qualifying tags at the current tick."""
         n = self.settings.top_n if n is None else n
         min_count, min_authors = self.settings.min_count, self.settings.min_authors
-        check_authors = self._saw_users and min_authors > 1
         prev = self._prev
-        scored = []
-        for key, count in self._cur.items():
-            if count < min_count or (check_authors and self._author_count(key) < min_authors):
-                continue
-            baseline = prev.get(key, 0)
-            scored.append((burst_score(count, baseline), count, key, baseline))
-        best = heapq.nsmallest(n, scored, key=lambda row: (-row[0], -row[1], row[2]))
-        return [self._trend(key, score, count, baseline) for score, count, key, baseline in best]
+        scored = sorted(
+            (
+                (-burst_score(count, prev.get(key, 0)), -count, key)
+                for key, count in self._cur.items()
+                if count >= min_count
+            )
+        )
+        authors: dict[str, set[str]] = {}
+        if self._saw_users:
+            check = min_authors > 1
+            authors = self._window_authors({key for _, _, key in (scored if check else scored[:n])})
+            if check:
+                scored = [row for row in scored if len(authors.get(row[2], ())) >= min_authors]
+        return [self._trend(key, -neg_score, -neg_count, authors) for neg_score, neg_count, key in scored[:n]]
 
     # Internals --------------------------------------------------------------------------------------
 
@@ -237,31 +287,33 @@ class TrendEngine:
         if not key or key in self._blocked:
             self._key_of[tag] = _BLOCKED
             return _BLOCKED
-        if key not in self._spellings:
-            if len(self._spellings) >= self.settings.max_tags:
-                self._evict()
-            self._spellings[key] = []
-        self._spellings[key].append(tag)
-        self._spelling_counts[tag] = 0
+        spellings = self._spellings.get(key)
+        if spellings is None:
+            spellings = self._spellings[key] = set()
+        spellings.add(tag)
         self._key_of[tag] = key
         return key
 
-    def _add_author(self, key: str, user: str, bucket_index: int) -> None:
-        self._saw_users = True
-        authors = self._authors.get(key)
-        if authors is None:
-            self._authors[key] = {user: bucket_index}
-        elif authors.get(user, _NO_TIME) < bucket_index:
-            authors[user] = bucket_index
-            if len(authors) > 2 * AUTHOR_SAMPLE:
-                recent = heapq.nlargest(AUTHOR_SAMPLE, authors.items(), key=lambda item: item[1])
-                self._authors[key] = dict(recent)
+    def _add_spellings(self, into: dict[str, int], bucket: Counter[str]) -> None:
+        key_of = self._key_of
+        for tag, count in bucket.items():
+            key = key_of.get(tag)
+            if key is None:
+                key = self._new_spelling(tag)
+            if key:
+                into[key] = into.get(key, 0) + count
 
-    def _author_count(self, key: str) -> int:
-        k = self._k
-        start = k - self._n
-        inside = sum(1 for b in self._authors.get(key, {}).values() if start < b <= k)
-        return min(inside, AUTHOR_SAMPLE)
+    def _subtract_spellings(self, into: dict[str, int], bucket: Counter[str]) -> None:
+        key_of = self._key_of
+        for tag, count in bucket.items():
+            key = key_of.get(tag)
+            if not key:
+                continue
+            left = into.get(key, 0) - count
+            if left > 0:
+                into[key] = left
+            else:
+                into.pop(key, None)
 
     def _advance(self, new_k: int) -> None:
         """Move the current tick to ``new_k``: buckets cross window boundaries, old ones are dropped."""
@@ -270,97 +322,125 @@ class TrendEngine:
         self.stats.ticks += new_k - old_k
         # Buckets leaving the baseline window (or jumping past both windows after a quiet period).
         drop_to = bisect.bisect_right(order, new_k - 2 * n)
-        retired = [buckets.pop(b) for b in order[:drop_to]]
-        for b, bucket in zip(order[:drop_to], retired, strict=True):
+        retired = []
+        for b in order[:drop_to]:
+            bucket = buckets.pop(b)
+            del self._posts[b]
+            retired.append(bucket)
             if b <= old_k - n:
-                _subtract(self._prev, bucket)
+                self._subtract_spellings(self._prev, bucket)
             elif b <= old_k:
-                _subtract(self._cur, bucket)
+                self._subtract_spellings(self._cur, bucket)
         del order[:drop_to]
         # Buckets entering the baseline window.
         lo, hi = bisect.bisect_right(order, old_k - n), bisect.bisect_right(order, new_k - n)
         for b in order[lo:hi]:
             if b <= old_k:
-                _subtract(self._cur, buckets[b])
-            _add(self._prev, buckets[b])
+                self._subtract_spellings(self._cur, buckets[b])
+            self._add_spellings(self._prev, buckets[b])
         # Buckets entering the current window.
         lo, hi = bisect.bisect_right(order, max(old_k, new_k - n)), bisect.bisect_right(order, new_k)
         for b in order[lo:hi]:
-            _add(self._cur, buckets[b])
+            self._add_spellings(self._cur, buckets[b])
         self._k = new_k
-        cur, prev = self._cur, self._prev
-        gone = {key for bucket in retired for key in bucket if key not in cur and key not in prev}
-        if gone:
-            for key in gone.difference(*self._pending()):
-                self._forget(key)
+        for bucket in retired:
+            self._maybe_gone.update(bucket)
+        if len(self._maybe_gone) > FORGET_BATCH or new_k - self._forget_k >= n:
+            self._forget_k = new_k
+            self._forget_gone()
+        if len(self._spellings) > self.settings.max_tags:
+            self._evict()
 
-    def _pending(self) -> list[dict[str, int]]:
-        """Buckets newer than the current tick, waiting for the watermark."""
-        start = bisect.bisect_right(self._order, self._k)
-        return [self._buckets[b] for b in self._order[start:]]
+    def _forget_gone(self) -> None:
+        """Forget tags none of whose spellings is counted any more (checked in batches, not every tick)."""
+        cur, prev, key_of = self._cur, self._prev, self._key_of
+        keys = {key_of.get(tag, _BLOCKED) for tag in self._maybe_gone}
+        self._maybe_gone = set()
+        pending = [self._buckets[b] for b in self._order[bisect.bisect_right(self._order, self._k) :]]
+        for key in keys:
+            if not key or key in cur or key in prev:
+                continue
+            spellings = self._spellings.get(key, ())
+            if not any(spelling in bucket for bucket in pending for spelling in spellings):
+                self._forget(key)
 
     def _forget(self, key: str) -> None:
         for spelling in self._spellings.pop(key, ()):
             self._key_of.pop(spelling, None)
-            self._spelling_counts.pop(spelling, None)
-        self._authors.pop(key, None)
 
     def _evict(self) -> None:
-        """Drop the least active tags (lowest count over the last two windows) to make room."""
-        victims_n = max(1, int(len(self._spellings) * EVICT_FRACTION))
+        """Drop the least active tags (lowest count over the last two windows) to get under the cap."""
+        excess = len(self._spellings) - self.settings.max_tags
+        victims_n = excess + int(self.settings.max_tags * EVICT_FRACTION)
         activity = dict.fromkeys(self._spellings, 0)
-        for counts in (self._cur, self._prev, *self._pending()):
+        for counts in (self._cur, self._prev):
             for key, count in counts.items():
+                activity[key] += count
+        key_of = self._key_of
+        for b in self._order[bisect.bisect_right(self._order, self._k) :]:
+            for tag, count in self._buckets[b].items():
+                key = key_of.get(tag, _BLOCKED)
                 if key in activity:
                     activity[key] += count
         victims = set(heapq.nsmallest(victims_n, activity, key=activity.__getitem__))
         for bucket in self._buckets.values():
-            for key in victims.intersection(bucket):
-                del bucket[key]
+            for tag in [tag for tag in bucket if key_of.get(tag) in victims]:
+                del bucket[tag]
         for key in victims:
             self._cur.pop(key, None)
             self._prev.pop(key, None)
             self._forget(key)
         self.stats.evicted_tags += len(victims)
 
+    def _window_authors(self, keys: set[str]) -> dict[str, set[str]]:
+        """Distinct authors per key over the posts of the current window (only for ``keys``)."""
+        authors: dict[str, set[str]] = {key: set() for key in keys}
+        if not keys:
+            return authors
+        key_of = self._key_of
+        lo = bisect.bisect_right(self._order, self._k - self._n)
+        hi = bisect.bisect_right(self._order, self._k)
+        for b in self._order[lo:hi]:
+            for user, tags in self._posts[b]:
+                for tag in tags:
+                    found = authors.get(key_of.get(tag, ""))
+                    if found is not None:
+                        found.add(user)
+        return authors
+
     def _display(self, key: str) -> str:
+        """The most common spelling over the last two windows (ties: the first in sorted order)."""
         spellings = sorted(self._spellings.get(key) or [key])
-        return max(spellings, key=lambda spelling: self._spelling_counts.get(spelling, 0))
+        if len(spellings) == 1:
+            return spellings[0]
+        totals = dict.fromkeys(spellings, 0)
+        for bucket in self._buckets.values():
+            for spelling in spellings:
+                totals[spelling] += bucket.get(spelling, 0)
+        return max(spellings, key=totals.__getitem__)
 
     def _history(self, key: str) -> tuple[int, ...]:
         k = self._k
         span = 2 * self._n
         first = k - span + 1
+        spellings = self._spellings.get(key, ())
         bins = [0] * HISTORY_BINS
         lo, hi = bisect.bisect_left(self._order, first), bisect.bisect_right(self._order, k)
         for b in self._order[lo:hi]:
-            count = self._buckets[b].get(key)
+            bucket = self._buckets[b]
+            count = sum(bucket.get(spelling, 0) for spelling in spellings)
             if count:
                 bins[(b - first) * HISTORY_BINS // span] += count
         return tuple(bins)
 
-    def _trend(self, key: str, score: float, count: int, baseline: int) -> Trend:
+    def _trend(self, key: str, score: float, count: int, authors: dict[str, set[str]]) -> Trend:
         display = self._display(key)
         return Trend(
             hashtag="#" + display,
             label=hashtag_to_label(display) or key,
             score=score,
             count=count,
-            baseline=float(baseline),
-            authors=self._author_count(key) if self._saw_users else None,
+            baseline=float(self._prev.get(key, 0)),
+            authors=len(authors.get(key, ())) if self._saw_users else None,
             history=self._history(key),
         )
-
-
-def _add(into: dict[str, int], bucket: dict[str, int]) -> None:
-    for key, count in bucket.items():
-        into[key] = into.get(key, 0) + count
-
-
-def _subtract(into: dict[str, int], bucket: dict[str, int]) -> None:
-    for key, count in bucket.items():
-        left = into.get(key, 0) - count
-        if left > 0:
-            into[key] = left
-        else:
-            into.pop(key, None)

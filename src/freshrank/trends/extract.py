@@ -5,9 +5,9 @@ underscores and zero-width (non-)joiners, with at least one letter (``#1`` is no
 selectors such as the emoji VS-16 end a tag). The sign must not follow a word character, ``&`` (HTML
 entities such as ``&#39;``), ``#``, ``@`` or ``/``. URLs are removed before matching, so
 ``https://x.org/page#section`` yields nothing. Entities are decoded first (``caf&eacute;`` is ``café``).
-Tags longer than ``MAX_TAG_CHARS`` are ignored (a 10,000-character "tag" is noise, not a topic). Each
-spelling is returned once per text, in order of appearance, without the ``#``, in its original case (the
-engine counts ``#Love #love`` once).
+Tags longer than ``MAX_TAG_CHARS`` are ignored (a 10,000-character "tag" is noise, not a topic). Each tag is
+returned once per text (case-folded: ``#Love #love`` gives ``Love``), in order of appearance, without the
+``#``, in its original case.
 
 Speed: pure-ASCII texts take a stdlib ``re`` pass; other texts the ``regex`` module, whose ``\\p{L}``,
 ``\\p{M}`` classes cover combining marks (Devanagari, Thai, decomposed accents) that stdlib ``\\w`` misses.
@@ -45,14 +45,31 @@ def _find(text: str) -> list[str]:
     return _UNICODE_TAG.findall(text)
 
 
+def dedupe_folded(tags: list[str]) -> list[str]:
+    """Keep the first spelling of each case-folded tag (``#Love #love`` is one tag)."""
+    if len(tags) < 2:
+        return tags
+    folded_all = "\0".join(tags).casefold().split("\0")
+    if len(folded_all) == len(tags) == len(set(folded_all)):
+        return tags
+    seen: set[str] = set()
+    unique = []
+    for tag in tags:
+        folded = tag.casefold()
+        if folded not in seen:
+            seen.add(folded)
+            unique.append(tag)
+    return unique
+
+
 def extract_hashtags(text: str) -> list[str]:
-    """Hashtags in ``text``: without '#', original case, each spelling once, in order."""
+    """Hashtags in ``text``: without '#', original case, each case-folded tag once, in order."""
     if "#" not in text and "＃" not in text:
         return []
     text = _clean(text)
     tags = _find(text)
     if len(tags) > 1:
-        tags = list(dict.fromkeys(tags))
+        tags = dedupe_folded(tags)
     if len(text) > MAX_TAG_CHARS:
         tags = [tag for tag in tags if len(tag) <= MAX_TAG_CHARS]
     return tags

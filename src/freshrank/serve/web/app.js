@@ -140,7 +140,7 @@ function loadHash() {
 // Trends ------------------------------------------------------------------------------------------
 
 function sparkline(counts, color) {
-  const width = 84, height = 24, pad = 2;
+  const width = 140, height = 22, pad = 2;
   const box = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "spark", "aria-hidden": "true" });
   if (!counts || counts.length < 2) {
     box.append(svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "spark-none" }));
@@ -162,18 +162,19 @@ function sparkline(counts, color) {
 function renderTrends(trends) {
   const list = $("trends");
   list.replaceChildren(...trends.map((t) => {
-    const color = colorOf(t.label);
+    const color = colorOf(t.hashtag);
     const picked = state.trends.includes(t.hashtag);
-    const ratio = t.baseline > 0 ? `${(t.count / t.baseline).toFixed(1)}× its baseline` : "new";
+    const lift = t.baseline > 0 ? `×${(t.count / t.baseline).toFixed(1)}` : "new";
     const button = el("button", {
       type: "button", class: `trend${picked ? " picked" : ""}`, "aria-pressed": picked ? "true" : "false",
-      title: `${t.hashtag} → “${t.label}”: ${t.count} posts in the window (baseline ${fmt(t.baseline, 1)}, ${ratio})`,
+      title: `${t.hashtag} → “${t.label}”\nburst score ${fmt(t.score, 2)}\n${t.count} posts in the window, `
+        + `baseline ${fmt(t.baseline, 1)} (${lift})`,
     },
     el("span", { class: "swatch", style: { background: color } }),
     el("span", { class: "trend-tag", text: t.hashtag }),
+    el("span", { class: "trend-score", title: "burst score", text: fmt(t.score, 1) }),
     sparkline(t.history, color),
-    el("span", { class: "trend-score", text: fmt(t.score, 1) }),
-    el("span", { class: "trend-count", text: `${t.count}` }));
+    el("span", { class: "trend-count" }, el("strong", { text: `${t.count}` }), ` posts · ${lift}`));
     button.addEventListener("click", () => toggleTrend(t.hashtag));
     return el("li", {}, button);
   }));
@@ -244,10 +245,11 @@ async function runSearch() {
 function explanationBar(hit, maxScore) {
   const scale = maxScore > 0 ? 100 / maxScore : 0;
   const bar = el("div", { class: "xbar", role: "img", "aria-label": "score explanation" });
-  const parts = [{ name: "text", value: hit.text_score, color: "var(--text-seg)",
-    title: `text relevance ${fmt(hit.text_score)}` }];
+  // A trend-only query has no text relevance to show: its score is the boost alone.
+  const parts = state.q || hit.text_score > 0 ? [{ name: "text", value: hit.text_score, color: "var(--text-seg)",
+    title: `text relevance ${fmt(hit.text_score)}` }] : [];
   for (const c of hit.contributions) {
-    parts.push({ name: c.hashtag, value: c.contribution, color: colorOf(c.label),
+    parts.push({ name: c.hashtag, value: c.contribution, color: colorOf(c.hashtag),
       title: `${c.hashtag}: weight ${fmt(c.weight, 2)} × score ${fmt(c.trend_score)} = ${fmt(c.contribution)}` });
   }
   for (const p of parts) {
@@ -303,8 +305,9 @@ function renderResults(data) {
   $("warnings").replaceChildren(...data.warnings.map((w) => el("div", { class: "warning", text: w })));
   const first = data.hits.length ? data.offset + 1 : 0;
   $("results-summary").textContent = data.total
-    ? `${data.total} movies · showing ${first}–${data.offset + data.hits.length}`
+    ? `${data.total} ${data.total === 1 ? "movie" : "movies"} · showing ${first}–${data.offset + data.hits.length}`
     : "No movies match.";
+  document.querySelector(".pager").hidden = data.total <= PAGE_SIZE && data.offset === 0;
   $("page-info").textContent = data.total ? `page ${Math.floor(data.offset / PAGE_SIZE) + 1}` : "";
   $("prev").disabled = data.offset === 0;
   $("next").disabled = data.offset + data.hits.length >= data.total;
@@ -513,7 +516,8 @@ async function loadModels() {
     state.champion = data.champion;
     state.versions = data.versions;
     const others = data.versions.filter((v) => v !== data.champion);
-    const options = (list) => list.map((v) => el("option", { value: v, text: v }));
+    const options = (list) => (list.length ? list.map((v) => el("option", { value: v, text: v }))
+      : [el("option", { value: "", text: "no other model" })]);
     $("promote-version").replaceChildren(...options(others));
     $("cmp-candidate").replaceChildren(...options(others));
     $("promote-btn").disabled = !others.length;
@@ -531,14 +535,26 @@ async function loadModels() {
   }
 }
 
+function monitorSummary(data) {
+  const checks = data.checks || {};
+  const unscored = (checks.unscored_labels || []).length;
+  const drift = checks.vocabulary_drift ? pct(checks.vocabulary_drift.share) : "–";
+  return `model ${data.model_version} · ${checks.trending ?? 0} trending labels, ${unscored} unscored · `
+    + `vocabulary drift ${drift}`;
+}
+
 async function loadMonitor() {
   try {
     const data = await api("/api/monitor");
     const badge = $("monitor-decision");
-    badge.textContent = data.decision || "no decision yet";
+    badge.textContent = data.decision || "no decision";
     badge.className = `badge ${data.decision === "ok" ? "ok" : data.decision ? "warn" : ""}`;
-    const reasons = data.reasons && data.reasons.length ? data.reasons : data.message ? [data.message] : [];
-    $("monitor-reasons").replaceChildren(...reasons.map((r) => el("li", { text: typeof r === "string" ? r : JSON.stringify(r) })));
+    badge.title = data.decided_at ? `decided ${new Date(data.decided_at).toLocaleString()}` : "";
+    const reasons = data.reasons && data.reasons.length ? [...data.reasons]
+      : data.decision === "ok" ? ["every signal is within its threshold"] : data.message ? [data.message] : [];
+    const items = reasons.map((r) => el("li", { text: String(r) }));
+    if (data.decision) items.push(el("li", { class: "summary-line", text: monitorSummary(data) }));
+    $("monitor-reasons").replaceChildren(...items);
   } catch (error) {
     $("monitor-decision").textContent = "unavailable";
   }
@@ -632,6 +648,8 @@ let typingTimer = 0;
 function bind() {
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    clearTimeout(typingTimer);
+    $("q").blur(); // Enter hands the keyboard to the results: j/k and 0-3 work at once
     state.q = $("q").value.trim();
     state.offset = 0;
     state.focus = 0;

@@ -9,9 +9,10 @@ Same windows and scores as the embedded engine (see ``trends/engine.py``):
   last ``W`` of the window, ``p = COUNT(*) − c``, distinct authors in the last ``W``;
 * ``score = (c − p) / SQRT(p + 1)``, ``c ≥ min_count``, distinct authors ``≥ min_authors`` unless the tag's
   posts carry no author; ``ROW_NUMBER()`` per window (score, c desc, tag asc) keeps the top N;
-* the display spelling = the tag's most common spelling in the window (a second HOP aggregation, window-
-  joined to the top N and ranked); a ``TUMBLE`` of size ``S`` counts posts per slide (the latest slide with posts ends at the
-  first tick at or after the last post: the window a bounded run reports).
+* the display spelling = the tag's most common spelling over the two windows, ties to the first in sorted
+  order (the engine's rule; a second HOP aggregation, window-joined to the top N and ranked);
+* a ``TUMBLE`` of size ``S`` counts posts per slide: the latest slide with posts ends at the first tick at
+  or after the last post, the window a bounded run reports (as the engine's ``finish()``).
 
 Everything user-supplied (paths, topics, servers) is quoted as a SQL string literal; numbers are ints.
 """
@@ -83,7 +84,8 @@ def views(settings: TrendSettings) -> list[str]:
     current = f"ts >= TIMESTAMPADD(SECOND, -{w}, window_end)"
     end_ms = "UNIX_TIMESTAMP(CAST(window_end AS STRING)) * 1000"
     return [
-        "CREATE TEMPORARY VIEW timed_posts AS SELECT ts, `text`, `user` FROM posts WHERE ts >= TO_TIMESTAMP_LTZ(0, 3)",
+        """CREATE TEMPORARY VIEW timed_posts AS
+SELECT ts, `text`, `user` FROM posts WHERE ts >= TO_TIMESTAMP_LTZ(0, 3)""",
         f"""CREATE TEMPORARY VIEW tagged AS
 SELECT ts, T.tag_key, T.spelling, `user` AS author
 FROM timed_posts, LATERAL TABLE({POST_TAGS_UDF}(`text`)) AS T(tag_key, spelling)""",
@@ -110,11 +112,11 @@ SELECT * FROM (
 SELECT window_start, window_end, tag_key, spelling, COUNT(*) AS uses
 FROM TABLE(HOP(TABLE tagged, {hop}))
 GROUP BY window_start, window_end, tag_key, spelling""",
-        f"""CREATE TEMPORARY VIEW ranked AS
+        """CREATE TEMPORARY VIEW ranked AS
 SELECT * FROM (
-  SELECT t.window_start, t.window_end, t.tag_key, s.spelling, t.c, t.p, t.authors, t.authored, t.score, t.rn,
-    ROW_NUMBER() OVER (
-      PARTITION BY t.window_start, t.window_end, t.tag_key ORDER BY s.uses DESC, s.spelling ASC) AS spelling_rank
+  SELECT t.window_start, t.window_end, t.tag_key, s.spelling, t.c, t.p, t.authors, t.authored, t.score,
+    t.rn, ROW_NUMBER() OVER (PARTITION BY t.window_start, t.window_end, t.tag_key
+                             ORDER BY s.uses DESC, s.spelling ASC) AS spelling_rank
   FROM top_tags t JOIN spelling_windows s
     ON t.window_start = s.window_start AND t.window_end = s.window_end AND t.tag_key = s.tag_key
 ) WHERE spelling_rank = 1""",
@@ -125,15 +127,15 @@ GROUP BY window_start, window_end""",
     ]
 
 
-QUERY = f"""
+QUERY = """
 SELECT CAST('top' AS STRING) AS kind, UNIX_TIMESTAMP(CAST(window_end AS STRING)) * 1000 AS window_end_ms,
   tag_key, spelling, CAST(c AS BIGINT) AS c, CAST(p AS BIGINT) AS p, authors, authored, score, rn,
   CAST(NULL AS BIGINT) AS posts
 FROM ranked
 UNION ALL
-SELECT CAST('mark' AS STRING), window_end_ms, CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS BIGINT),
-  CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT),
-  posts
+SELECT CAST('mark' AS STRING), window_end_ms, CAST(NULL AS STRING), CAST(NULL AS STRING),
+  CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
+  CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT), posts
 FROM post_marks"""
 
 

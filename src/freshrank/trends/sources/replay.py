@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from freshrank.trends.engine import Post, TrendEngine
+from freshrank.trends.engine import Post, TrendEngine, to_epoch_ms
 from freshrank.trends.extract import extract_hashtags
 
 _loads: Callable[[str], Any]
@@ -55,16 +55,16 @@ class _Clock:
     """Parses ``created_at`` to epoch ms; ``YYYY-MM-DDTHH:MM:SS.mmmZ`` reuses the parse of its second."""
 
     def __init__(self) -> None:
-        self._seconds: dict[str, int] = {}
+        self.seconds: dict[str, int] = {}
 
     def ms(self, raw: object) -> int:
         if type(raw) is str and len(raw) == 24 and raw[19] == "." and raw[23] == "Z":
             second = raw[:19]
-            base = self._seconds.get(second)
+            base = self.seconds.get(second)
             if base is None:
-                if len(self._seconds) > 100_000:
-                    self._seconds.clear()
-                base = self._seconds[second] = parse_time_ms(second)
+                if len(self.seconds) > 100_000:
+                    self.seconds.clear()
+                base = self.seconds[second] = parse_time_ms(second)
             millis = raw[20:23]
             if millis.isdigit():
                 return base + int(millis)
@@ -131,12 +131,16 @@ def _batches(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]
 
 def iter_rows(lines: Iterable[str], report: ReplayReport) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON or None) for every non-blank line."""
+    for first, rows in iter_batches(lines, report):
+        yield from enumerate(rows, start=first)
+
+
+def iter_batches(lines: Iterable[str], report: ReplayReport) -> Iterator[tuple[int, list[Any]]]:
+    """(first line number, parsed rows; None for bad JSON) per batch of consecutive non-blank lines."""
     for first, batch in _batches(lines, BATCH_LINES):
         report.lines += len(batch)
         rows = _parse_batch(batch)
-        if rows is None:
-            rows = _parse_each(batch, first, report)
-        yield from enumerate(rows, start=first)
+        yield first, rows if rows is not None else _parse_each(batch, first, report)
 
 
 def replay_lines(
@@ -147,30 +151,71 @@ def replay_lines(
     on_tick: Callable[[TrendEngine], None] | None = None,
     report: ReplayReport | None = None,
 ) -> ReplayReport:
-    """Feed JSONL lines into ``engine``; ``speed`` = event seconds per wall second (None: full speed)."""
+    """Feed JSONL lines into ``engine``; ``speed`` = event seconds per wall second (None: full speed).
+
+    At full speed and without ``on_tick``, posts go to the engine a batch at a time (the fast path); with
+    ``on_tick`` (called at every slide) or ``speed`` (every post paced) they go one by one.
+    """
     report = report or ReplayReport()
-    clock = _Clock()
-    pacer = _Pacer(speed) if speed else None
-    add, extract = engine.add_tags, extract_hashtags
-    last_ticks = engine.stats.ticks
-    for number, row in iter_rows(lines, report):
-        if row is None:
+    if speed:
+        return _replay_paced(engine, lines, speed, on_tick, report)
+    clock, extract = _Clock(), extract_hashtags
+    known_seconds = clock.seconds
+    ticks = engine.stats.ticks
+    for first, rows in iter_batches(lines, report):
+        times: list[int] = []
+        tags: list[list[str]] = []
+        users: list[str | None] = []
+        for number, row in enumerate(rows, start=first):
+            try:
+                if type(row) is not dict:
+                    raise AttributeError
+                text = row["text"]
+                if type(text) is not str:
+                    raise TypeError("text is not a string")
+                raw = row["created_at"]
+                # inline fast path of _Clock.ms for "YYYY-MM-DDTHH:MM:SS.mmmZ" (the common case)
+                base = known_seconds.get(raw[:19]) if type(raw) is str and len(raw) == 24 else None
+                if base is not None and raw[23] == "Z" and raw[19] == "." and raw[20:23].isdigit():
+                    ms = base + int(raw[20:23])
+                else:
+                    ms = clock.ms(raw)
+                user = row.get("user")
+                found = extract(text)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                if row is not None:
+                    report.bad(number, _reason(exc))
+                continue
+            times.append(ms)
+            tags.append(found)
+            users.append(user if user is None or type(user) is str else str(user))
+        report.posts += len(times)
+        if on_tick is None:
+            engine.add_batch(times, tags, users)
             continue
-        try:
-            text = row["text"]
-            if not isinstance(text, str):
-                raise TypeError("text is not a string")
-            ms = clock.ms(row["created_at"])
-            user = row.get("user")
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            report.bad(number, _reason(exc))
-            continue
-        if pacer is not None:
-            pacer.wait(ms)
-        add(ms, extract(text), None if user is None else str(user))
-        report.posts += 1
-        if on_tick is not None and engine.stats.ticks != last_ticks:
-            last_ticks = engine.stats.ticks
+        for post in zip(times, tags, users, strict=True):
+            engine.add_batch(*([value] for value in post))  # type: ignore[arg-type]
+            if engine.stats.ticks != ticks:
+                ticks = engine.stats.ticks
+                on_tick(engine)
+    return report
+
+
+def _replay_paced(
+    engine: TrendEngine,
+    lines: Iterable[str],
+    speed: float,
+    on_tick: Callable[[TrendEngine], None] | None,
+    report: ReplayReport,
+) -> ReplayReport:
+    pacer = _Pacer(speed)
+    ticks = engine.stats.ticks
+    for post in posts_from_rows(lines, report):
+        ms = to_epoch_ms(post.created_at)
+        pacer.wait(ms)
+        engine.add(post)
+        if on_tick is not None and engine.stats.ticks != ticks:
+            ticks = engine.stats.ticks
             on_tick(engine)
     return report
 

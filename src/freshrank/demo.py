@@ -1,0 +1,266 @@
+"""``freshrank demo``: the whole freshness loop on one machine, as in the talk.
+
+Load the catalogue, replay a tweet stream with a ``#christmas`` burst injected at a known time, show the
+trends as they change, refresh the scores, compare the top 10 "Family" movies before and after the burst,
+and evaluate on the shared judgments. A rerun reuses the embedding cache and the stored scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from freshrank.catalog.loader import load_catalog
+from freshrank.config import Settings
+from freshrank.console import err, out, print_json, progress
+from freshrank.search.base import SearchPage
+from freshrank.search.commands import open_service, page_table
+from freshrank.search.refresh import RefreshReport
+from freshrank.search.service import SearchService
+from freshrank.trends.base import Trend
+from freshrank.trends.engine import Post, TrendEngine
+from freshrank.trends.simulate import Scenario, load_texts
+
+BURST_TAG = "christmas"
+GENRE = "Family"
+SNAPSHOT_EVERY_SECONDS = 900  # one row of "trends as they change" per 15 simulated minutes
+SHOWN_TRENDS = 5
+PROGRESS_EVERY = 500  # posts between progress-bar updates (updating per post costs more than counting)
+
+
+def demo_command(
+    data_dir: Path = typer.Option(None, "--data-dir", help="Shared data (movies, tweets, judgments)."),
+    movies_limit: int = typer.Option(None, "--movies-limit", min=1, help="Only the first N movies (tests)."),
+    tweets_limit: int = typer.Option(None, "--tweets-limit", min=1, help="Sample the stream from N tweets."),
+    background_rate: float = typer.Option(
+        5.0, "--background-rate", min=0.01, help="Background posts per simulated second (2 h stream)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Run the loop end to end: catalogue → trends (with a #christmas burst) → refresh → search → evaluate."""
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings.ensure_state_dir()
+    service = open_service(settings)
+    timings: dict[str, float] = {}
+    result: dict[str, Any] = {}
+    say = err.print if as_json else out.print
+
+    with _timed(timings, "load"):
+        result["catalog"] = _load(service, settings, movies_limit)
+    say(f"[bold]1. catalogue[/]: {result['catalog']['indexed']} movies indexed")
+
+    scenario = Scenario(burst_tag=BURST_TAG, background_rate=background_rate)
+    texts = load_texts(settings.tweets_path, tweets_limit)
+    engine = TrendEngine(settings.trends)
+    posts = scenario.posts(texts)
+    burst_at = scenario.burst_at
+    with _timed(timings, "replay_before"):
+        before_rows = _replay(engine, posts, until=burst_at, label="replaying tweets (before the burst)")
+    before = engine.top()
+    with _timed(timings, "refresh_before"):
+        refresh_before = _publish_and_refresh(service, settings, before)
+    family_before = service.search(text="", genre=GENRE, hashtags=None, limit=10)
+
+    with _timed(timings, "replay_burst"):
+        after_rows = _replay(engine, posts, until=None, label=f"replaying tweets (#{BURST_TAG} burst)")
+    engine.finish()
+    after = engine.top()
+    with _timed(timings, "refresh_after"):
+        refresh_after = _publish_and_refresh(service, settings, after)
+    family_after = service.search(text="", genre=GENRE, hashtags=None, limit=10)
+
+    rows = before_rows + after_rows
+    result["trends"] = {
+        "burst_at": burst_at.isoformat(),
+        "timeline": rows,
+        "before": [t.to_dict() for t in before],
+        "after": [t.to_dict() for t in after],
+    }
+    result["refresh"] = {"before": refresh_before.to_dict(), "after": refresh_after.to_dict()}
+    result["family_before"] = _hits(family_before)
+    result["family_after"] = _hits(family_after)
+    if not as_json:
+        _show_trends(rows, burst_at)
+        _show_refresh("before the burst", refresh_before)
+        _show_refresh(f"after #{BURST_TAG} trends", refresh_after)
+        out.print(page_table(family_before, f"{GENRE} movies before #{BURST_TAG} trends", columns=1))
+        out.print(page_table(family_after, f"{GENRE} movies while #{BURST_TAG} trends", columns=1))
+        _show_rise(family_before, family_after)
+
+    with _timed(timings, "evaluate"):
+        result["evaluation"] = _evaluate(service, settings, show=not as_json)
+    result["seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    if as_json:
+        print_json(result)
+    else:
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+        out.print(f"done in {sum(timings.values()):.1f} s: {steps}")
+
+
+class _timed:
+    def __init__(self, into: dict[str, float], name: str) -> None:
+        self.into, self.name = into, name
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.into[self.name] = time.perf_counter() - self.started
+
+
+def _load(service: SearchService, settings: Settings, limit: int | None) -> dict[str, Any]:
+    with err.status(f"loading {settings.movies_path}"):
+        catalog = load_catalog(settings.movies_path)
+        movies = catalog.movies[:limit] if limit else catalog.movies
+        indexed = service.backend.index(movies)
+    extra = service.backend.count() - indexed
+    if extra:
+        err.print(f"[yellow]warning:[/] the index also holds {extra} other movies")
+    return {
+        "path": str(settings.movies_path),
+        "indexed": indexed,
+        "errors": len(catalog.errors),
+        "duplicate_ids": len(catalog.duplicate_ids),
+    }
+
+
+def _replay(
+    engine: TrendEngine, posts: Iterator[Post], until: datetime | None, label: str
+) -> list[dict[str, Any]]:
+    """Feed posts (up to ``until``) and take a top-trends row every few simulated minutes."""
+    rows: list[dict[str, Any]] = []
+    next_snapshot: datetime | None = None
+    with progress() as bar:
+        task = bar.add_task(label, total=None)
+        for seen, post in enumerate(posts, start=1):
+            engine.add(post)
+            if seen % PROGRESS_EVERY == 0:
+                bar.update(task, completed=seen)
+            tick = engine.tick
+            if tick is None:
+                continue
+            if next_snapshot is None or tick >= next_snapshot:
+                rows.append(_snapshot(engine, tick))
+                next_snapshot = tick + timedelta(seconds=SNAPSHOT_EVERY_SECONDS)
+            if until is not None and isinstance(post.created_at, datetime) and post.created_at >= until:
+                break
+    if engine.tick is not None:
+        rows.append(_snapshot(engine, engine.tick))
+    return rows
+
+
+def _snapshot(engine: TrendEngine, tick: datetime) -> dict[str, Any]:
+    top = [[t.hashtag, round(t.score, 1), t.count] for t in engine.top(SHOWN_TRENDS)]
+    return {"time": tick.isoformat(), "top": top}
+
+
+def _publish_and_refresh(service: SearchService, settings: Settings, trends: list[Trend]) -> RefreshReport:
+    from freshrank.trends import open_trend_store
+
+    store = open_trend_store(settings.resolved_trend_store_url, ttl_seconds=settings.trends.ttl_seconds)
+    try:
+        store.replace(trends)
+    finally:
+        store.close()
+    with progress() as bar:
+        task = bar.add_task("refresh: scoring new trending labels", total=None)
+        report = service.refresh(progress=lambda done, total: bar.update(task, completed=done, total=total))
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    return report
+
+
+def _hits(page: SearchPage) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": h.id,
+            "title": h.title,
+            "text_score": h.text_score,
+            "trend_scores": h.trend_scores,
+            "score": h.score,
+        }
+        for h in page.hits
+    ]
+
+
+def _show_trends(rows: list[dict[str, Any]], burst_at: datetime) -> None:
+    table = Table(
+        title=f"trends as they change (burst of #{BURST_TAG} injected at {burst_at:%H:%M} UTC)",
+        title_justify="left",
+    )
+    table.add_column("window end (UTC)")
+    table.add_column(f"top {SHOWN_TRENDS}: hashtag burst-score/count")
+    for row in rows:
+        when = datetime.fromisoformat(row["time"])
+        cells = "  ".join(f"{escape(tag)} {score}/{count}" for tag, score, count in row["top"]) or "—"
+        table.add_row(f"{when:%H:%M:%S}", cells)
+    out.print(table)
+
+
+def _show_refresh(when: str, report: RefreshReport) -> None:
+    out.print(
+        f"[bold]refresh {when}[/]: {len(report.trending)} trending labels, {len(report.scored)} newly scored "
+        f"({report.pairs} pairs in {report.seconds:.1f} s), {len(report.already_scored)} already scored"
+    )
+
+
+def _show_rise(before: SearchPage, after: SearchPage) -> None:
+    old = {hit.id for hit in before.hits}
+    risen = [hit.title for hit in after.hits if hit.id not in old]
+    out.print(f"new in the {GENRE} top {len(after.hits)}: " + (escape(", ".join(risen)) if risen else "none"))
+
+
+def _evaluate(service: SearchService, settings: Settings, show: bool) -> dict[str, Any]:
+    from freshrank.evaluate.io import read_csv
+    from freshrank.evaluate.runner import evaluate_judgments
+
+    files = sorted(settings.judgments_dir.glob("*.csv"))
+    judgments = []
+    for path in files:
+        with path.open(encoding="utf-8") as fh:
+            judgments.extend(read_csv(fh).judgments)
+    if not judgments:
+        err.print(f"[yellow]warning:[/] no judgments under {settings.judgments_dir}; evaluation skipped")
+        return {}
+    classifier = service.classifier()
+    groups = len({j.query_id for j in judgments})
+    with progress() as bar:
+        task = bar.add_task("evaluating (boosted + baseline)", total=2 * groups)
+        report = evaluate_judgments(
+            service,
+            judgments,
+            classifier=classifier.name if classifier else "",
+            model_version=classifier.version if classifier else "",
+            catalog_size=service.backend.count(),
+            on_query=lambda _qid: bar.advance(task),
+        )
+    doc = report.to_json()
+    if show:
+        _show_evaluation(doc)
+    return doc
+
+
+def _show_evaluation(doc: dict[str, Any]) -> None:
+    table = Table(title=f"evaluation on the shared judgments ({doc['classifier']})", title_justify="left")
+    for column in ("trend | genre", "nDCG@10", "baseline", "P@10", "baseline", "recall@100", "baseline"):
+        table.add_column(column, justify="left" if column.startswith("trend") else "right")
+    base = (doc.get("baseline") or {}).get("per_query", {})
+    rows = [*doc["per_query"].items(), ("mean", doc["mean"])]
+    for qid, figures in rows:
+        other = (doc.get("baseline") or {}).get("mean", {}) if qid == "mean" else base.get(qid, {})
+        cells = []
+        for metric in ("ndcg@10", "p@10", "recall@100"):
+            cells += [f"{figures.get(metric, 0.0):.3f}", f"{other.get(metric, 0.0):.3f}"]
+        table.add_row(escape(qid), *cells, style="bold" if qid == "mean" else None)
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)

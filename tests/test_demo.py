@@ -1,0 +1,81 @@
+"""``freshrank demo`` end to end on small data that the test builds: catalogue, stream, judgments."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from freshrank.catalog import load_catalog
+from freshrank.cli import app
+from tests.conftest import SMALL_MOVIES
+
+CHRISTMAS_MOVIES = {1, 2, 8}
+TWEETS = [
+    "Morning run done #running #fitness",
+    "Coffee first #mondaymotivation",
+    "Great game tonight #football",
+    "New recipe today #foodie #vegan",
+    "Sunset at the beach #travel",
+    "Reading a good book #amreading",
+]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, shared_data: Path) -> Path:
+    """8 known movies plus 80 real ones (so a per-label z-score means something), tweets, judgments."""
+    root = tmp_path / "data"
+    (root / "tweets").mkdir(parents=True)
+    (root / "judgments").mkdir()
+    filler = [
+        m
+        for m in load_catalog(shared_data / "movies.jsonl.gz").movies
+        if m.id > 100 and "christmas" not in m.document.lower()  # ids 1-8 are the known movies
+    ]
+    with gzip.open(root / "movies.jsonl.gz", "wt", encoding="utf-8") as fh:
+        for row in SMALL_MOVIES:
+            fh.write(json.dumps(row) + "\n")
+        for movie in filler[:80]:
+            fh.write(movie.model_dump_json() + "\n")
+    with gzip.open(root / "tweets" / "tweeteval_hashtag_tweets.jsonl.gz", "wt", encoding="utf-8") as fh:
+        for text in TWEETS:
+            fh.write(json.dumps({"text": text, "hashtags": [], "source": "test"}) + "\n")
+    with (root / "judgments" / "family_christmas.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["trend", "genre", "doc_id", "grade"])
+        writer.writerows([["#christmas", "Family", movie_id, 2] for movie_id in sorted(CHRISTMAS_MOVIES)])
+    return root
+
+
+def _demo(data_dir: Path, state: Path) -> dict[str, object]:
+    env = {"FRESHRANK_STATE_DIR": str(state), "HF_HUB_OFFLINE": "1"}
+    args = ["demo", "--data-dir", str(data_dir), "--background-rate", "0.2", "--json"]
+    result = CliRunner().invoke(app, args, env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_demo_shows_christmas_rising_and_reuses_work(data_dir: Path, tmp_path: Path) -> None:
+    doc = _demo(data_dir, tmp_path / "state")
+    assert doc["catalog"]["indexed"] == 88  # type: ignore[index]
+    trends = doc["trends"]
+    assert trends["after"][0]["hashtag"] == "#christmas"  # type: ignore[index]
+    assert all(t["hashtag"] != "#christmas" for t in trends["before"])  # type: ignore[index]
+    before = {hit["id"] for hit in doc["family_before"][:3]}  # type: ignore[index]
+    after = {hit["id"] for hit in doc["family_after"][:3]}  # type: ignore[index]
+    assert after == CHRISTMAS_MOVIES and before != CHRISTMAS_MOVIES
+    refresh = doc["refresh"]
+    assert "christmas" in refresh["after"]["scored"]  # type: ignore[index]
+    evaluation = doc["evaluation"]
+    assert evaluation["mean"]["ndcg@10"] > evaluation["baseline"]["mean"]["ndcg@10"] - 1e-9  # type: ignore[index]
+    assert evaluation["per_query"]["#christmas|Family"]["ndcg@10"] == pytest.approx(1.0)  # type: ignore[index]
+
+    again = _demo(data_dir, tmp_path / "state")  # a rerun scores nothing new
+    assert again["refresh"]["before"]["scored"] == [] and again["refresh"]["after"]["scored"] == []  # type: ignore[index]
+    assert [h["id"] for h in again["family_after"]] == [h["id"] for h in doc["family_after"]]  # type: ignore[index]
