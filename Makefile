@@ -50,6 +50,8 @@ unit: install
 	$(PY) -m pytest
 
 test: install services lint typecheck flink-venv
+	bash scripts/flink-jars.sh
+	bash deploy/tools.sh
 	$(PY) -m pytest
 
 bench: install services flink-venv

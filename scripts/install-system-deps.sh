@@ -5,6 +5,10 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v chromium >/dev/null || need+=(chromium)
+command -v mvn >/dev/null || need+=(maven)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v curl >/dev/null || need+=(curl)
+command -v unzip >/dev/null || need+=(unzip)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

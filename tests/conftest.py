@@ -13,33 +13,86 @@ from freshrank.catalog.models import Movie
 from freshrank.config import Settings
 
 # The shared data, when it is present (tests that need it say so with the `shared_data` fixture).
-SHARED_DATA = Path(os.environ.get("FRESHRANK_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("FRESHRANK_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 SMALL_MOVIES: list[dict[str, object]] = [
-    {"id": 1, "title": "Home Alone", "overview": "A boy left behind at Christmas defends his house from burglars.",
-     "genres": ["Comedy", "Family"], "cast": ["Macaulay Culkin"], "directors": ["Chris Columbus"],
-     "release_year": 1990},
-    {"id": 2, "title": "The Polar Express", "overview": "A doubting boy takes a magical train ride to the "
-     "North Pole on Christmas Eve to meet Santa Claus.", "genres": ["Animation", "Family"],
-     "cast": ["Tom Hanks"], "directors": ["Robert Zemeckis"], "release_year": 2004},
-    {"id": 3, "title": "Jurassic Park", "overview": "Scientists clone dinosaurs for a theme park, and the "
-     "dinosaurs escape.", "genres": ["Adventure", "Science Fiction"], "cast": ["Sam Neill"],
-     "directors": ["Steven Spielberg"], "release_year": 1993},
-    {"id": 4, "title": "Dawn of the Dead", "overview": "Survivors of a zombie outbreak hide in a shopping mall "
-     "while the undead gather outside.", "genres": ["Horror"], "cast": ["Sarah Polley"],
-     "directors": ["Zack Snyder"], "release_year": 2004},
-    {"id": 5, "title": "Finding Nemo", "overview": "A clownfish crosses the ocean to find his son.",
-     "genres": ["Animation", "Family"], "cast": ["Albert Brooks"], "directors": ["Andrew Stanton"],
-     "release_year": 2003},
-    {"id": 6, "title": "Halloween", "overview": "A masked killer returns to his home town on Halloween night "
-     "to stalk teenage babysitters.", "genres": ["Horror", "Thriller"], "cast": ["Jamie Lee Curtis"],
-     "directors": ["John Carpenter"], "release_year": 1978},
-    {"id": 7, "title": "The Dark Knight", "overview": "Batman faces the Joker, a criminal mastermind who "
-     "plunges Gotham into chaos.", "genres": ["Action", "Crime"], "cast": ["Christian Bale"],
-     "directors": ["Christopher Nolan"], "release_year": 2008},
-    {"id": 8, "title": "Elf", "overview": "Raised by Santa's elves at the North Pole, a man travels to New York "
-     "at Christmas to find his father.", "genres": ["Comedy", "Family"], "cast": ["Will Ferrell"],
-     "directors": ["Jon Favreau"], "release_year": 2003},
+    {
+        "id": 1,
+        "title": "Home Alone",
+        "overview": "A boy left behind at Christmas defends his house from burglars.",
+        "genres": ["Comedy", "Family"],
+        "cast": ["Macaulay Culkin"],
+        "directors": ["Chris Columbus"],
+        "release_year": 1990,
+    },
+    {
+        "id": 2,
+        "title": "The Polar Express",
+        "overview": "A doubting boy takes a magical train ride to the "
+        "North Pole on Christmas Eve to meet Santa Claus.",
+        "genres": ["Animation", "Family"],
+        "cast": ["Tom Hanks"],
+        "directors": ["Robert Zemeckis"],
+        "release_year": 2004,
+    },
+    {
+        "id": 3,
+        "title": "Jurassic Park",
+        "overview": "Scientists clone dinosaurs for a theme park, and the dinosaurs escape.",
+        "genres": ["Adventure", "Science Fiction"],
+        "cast": ["Sam Neill"],
+        "directors": ["Steven Spielberg"],
+        "release_year": 1993,
+    },
+    {
+        "id": 4,
+        "title": "Dawn of the Dead",
+        "overview": "Survivors of a zombie outbreak hide in a shopping mall while the undead gather outside.",
+        "genres": ["Horror"],
+        "cast": ["Sarah Polley"],
+        "directors": ["Zack Snyder"],
+        "release_year": 2004,
+    },
+    {
+        "id": 5,
+        "title": "Finding Nemo",
+        "overview": "A clownfish crosses the ocean to find his son.",
+        "genres": ["Animation", "Family"],
+        "cast": ["Albert Brooks"],
+        "directors": ["Andrew Stanton"],
+        "release_year": 2003,
+    },
+    {
+        "id": 6,
+        "title": "Halloween",
+        "overview": "A masked killer returns to his home town on Halloween night "
+        "to stalk teenage babysitters.",
+        "genres": ["Horror", "Thriller"],
+        "cast": ["Jamie Lee Curtis"],
+        "directors": ["John Carpenter"],
+        "release_year": 1978,
+    },
+    {
+        "id": 7,
+        "title": "The Dark Knight",
+        "overview": "Batman faces the Joker, a criminal mastermind who plunges Gotham into chaos.",
+        "genres": ["Action", "Crime"],
+        "cast": ["Christian Bale"],
+        "directors": ["Christopher Nolan"],
+        "release_year": 2008,
+    },
+    {
+        "id": 8,
+        "title": "Elf",
+        "overview": "Raised by Santa's elves at the North Pole, a man travels to New York "
+        "at Christmas to find his father.",
+        "genres": ["Comedy", "Family"],
+        "cast": ["Will Ferrell"],
+        "directors": ["Jon Favreau"],
+        "release_year": 2003,
+    },
 ]
 
 

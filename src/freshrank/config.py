@@ -23,7 +23,8 @@ from pydantic_settings import (
 
 def _default_data_dir() -> Path:
     """``../shared/data`` beside the checkout when it exists, else ``./data``."""
-    for candidate in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"):
+    beside_checkout = Path(__file__).resolve().parents[3] / "shared" / "data"
+    for candidate in (Path.cwd().parent / "shared" / "data", beside_checkout):
         if candidate.is_dir():
             return candidate
     return Path("data")
@@ -49,7 +50,7 @@ class ClassifierSettings(BaseModel):
 
     # "embedding" (cosine similarity of the base encoder), "champion" (the promoted NLI model),
     # or a registry version id.
-    name: str = "embedding"
+    name: str = "champion"
     # When set, scoring goes to a remote KServe server instead of in-process.
     url: str = ""
     template: str = "This movie is about {label}."

@@ -65,8 +65,14 @@ MONITOR_DECISION = Gauge(
     "Latest freshness decision: 0 ok, 1 reclassify, 2 retrain.",
 )
 MODEL_AGE_SECONDS = Gauge("freshrank_model_age_seconds", "Age of the serving (champion) model.")
+COMPONENT_HEALTHY = Gauge(
+    "freshrank_component_healthy",
+    "1 when a component (search, trends, classifier) answered its last health check, 0 when degraded.",
+    ["component"],
+)
 
 __all__ = [
+    "COMPONENT_HEALTHY",
     "CLASSIFICATION_PAIRS",
     "CLASSIFICATION_PAIRS_PER_SECOND",
     "EVALUATION_MEAN",

@@ -21,6 +21,7 @@ from freshrank.catalog.loader import CatalogLoad, load_catalog
 from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
 from freshrank.config import Settings
+from freshrank.monitor.metrics import COMPONENT_HEALTHY
 from freshrank.search import open_backend
 from freshrank.search.base import SearchBackend, SearchPage, SearchRequest
 from freshrank.search.refresh import Calibration, Progress, RefreshReport, refresh, scores_version
@@ -271,6 +272,8 @@ class SearchService:
             status["trends"] = f"degraded: {_shorten(str(exc))}"
         classifier = self.classifier()
         status["classifier"] = "ok" if classifier is not None else f"degraded: {self._classifier_error}"
+        for component, state in status.items():
+            COMPONENT_HEALTHY.labels(component=component).set(1.0 if state == "ok" else 0.0)
         return status
 
     # Last known state (trends, model version) survives restarts -----------------------------------

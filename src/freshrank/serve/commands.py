@@ -6,7 +6,9 @@ import typer
 
 from freshrank.config import Settings
 
-serve_app = typer.Typer(help="Run freshrank's servers (search API + workbench, KServe classifier).", no_args_is_help=True)
+serve_app = typer.Typer(
+    help="Run freshrank's servers (search API + workbench, KServe classifier).", no_args_is_help=True
+)
 
 
 @serve_app.command("api")

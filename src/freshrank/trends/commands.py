@@ -353,4 +353,7 @@ def simulate(
 
 
 def register(app: typer.Typer) -> None:
+    from freshrank.trends.flink.cli import register as register_flink
+
+    register_flink(trends_app)  # `trends flink` and `trends produce`
     app.add_typer(trends_app, name="trends")
