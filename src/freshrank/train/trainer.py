@@ -245,11 +245,7 @@ def _finetune_bi_encoder(
             u = embed([pairs[i].premise for i in idx])
             v = embed([pairs[i].hypothesis for i in idx])
             loss = nli_loss(head(torch.cat([u, v, (u - v).abs(), u * v], dim=1)), labels[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            _optimizer_step(loss, module.parameters(), optimizer, scheduler)
             loss_log.append(("bi-encoder", step, float(loss)))
             step += 1
             if step >= total:
@@ -299,11 +295,7 @@ def _train_cross(
                 return_tensors="pt",
             ).to(device)
             loss = nli_loss(model(**inputs).logits, torch.tensor([p.label for p in batch], device=device))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            _optimizer_step(loss, model.parameters(), optimizer, scheduler)
             loss_log.append(("cross-encoder", step, float(loss)))
             step += 1
             if step >= total:
@@ -375,3 +367,14 @@ def _write_loss(out_dir: Path, loss_log: list[tuple[str, int, float]]) -> None:
         writer = csv.writer(fh)
         writer.writerow(["part", "step", "loss"])
         writer.writerows((part, step, f"{loss:.5f}") for part, step, loss in loss_log)
+
+
+def _optimizer_step(loss: Any, parameters: Any, optimizer: Any, scheduler: Any) -> None:
+    """One clipped gradient step (shared by the bi- and cross-encoder loops)."""
+    import torch
+
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    optimizer.step()
+    scheduler.step()
