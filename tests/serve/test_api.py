@@ -256,7 +256,8 @@ def test_compare_models_champion_against_embedding(client: TestClient) -> None:
     body = client.get(
         "/api/compare", params={**CHRISTMAS_FAMILY, "mode": "models", "candidate": "embedding"}
     ).json()
-    assert body["left"]["name"] == "serving (embedding)"
+    # classifier.name defaults to "champion", which resolves to the embedding classifier until a promotion.
+    assert body["left"]["name"] == "serving (champion embedding)"
     # The champion is the embedding classifier, so the candidate ranks the same: no movement anywhere.
     assert [r["id"] for r in body["left"]["rows"]] == [r["id"] for r in body["right"]["rows"]]
     assert all(row["movement"] == 0 for row in body["right"]["rows"])
