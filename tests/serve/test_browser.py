@@ -21,7 +21,9 @@ TIMEOUT_MS = 30_000  # generous: the CI box has 2 cores shared by many test proc
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running while it is alive, which would break
+# later tests in the same process that call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(

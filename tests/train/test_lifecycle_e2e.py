@@ -73,10 +73,12 @@ def test_train_register_promote_rollback(world: tuple[Settings, Path]) -> None:
         assert forced["promoted"] and forced["forced"]
         decision = forced
     rescored = decision["rescored"]
-    assert isinstance(rescored, dict) and rescored["ok"] and rescored["model_version"] == version
+    service = SearchService.from_settings(settings)
+    stored = version + service.calibration.tag  # scores are kept per (model version, calibration)
+    assert isinstance(rescored, dict) and rescored["ok"] and rescored["model_version"] == stored
     assert rescored["scored"] == ["christmas"]
-    backend = SearchService.from_settings(settings).backend
-    assert "christmas" in backend.scored_labels(version)
+    backend = service.backend
+    assert "christmas" in backend.scored_labels(stored)
 
     shown = freshrank(settings, "models", "show", "champion", "--json")
     assert shown["version"] == version and shown["champion"] is True
@@ -84,7 +86,7 @@ def test_train_register_promote_rollback(world: tuple[Settings, Path]) -> None:
     back = freshrank(settings, "models", "rollback", "--json")
     assert back["champion_after"] == EMBEDDING and registry.champion() == EMBEDDING
     assert "christmas" in backend.scored_labels(str(back["rescored"]["model_version"]))  # type: ignore[index]
-    assert "christmas" in backend.scored_labels(version)  # the rolled-back model's scores stay cached
+    assert "christmas" in backend.scored_labels(stored)  # the rolled-back model's scores stay cached
 
     failed = subprocess.run(
         [CLI, "models", "rollback"], env=env_for(settings), capture_output=True, text=True
