@@ -12,7 +12,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -236,20 +236,13 @@ def _finetune_bi_encoder(
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
     step = 0
-    order = list(range(len(pairs)))
-    rng = random.Random(params.seed)
-    while step < total:
-        rng.shuffle(order)
-        for start in range(0, len(order), params.batch_size):
-            idx = order[start : start + params.batch_size]
-            u = embed([pairs[i].premise for i in idx])
-            v = embed([pairs[i].hypothesis for i in idx])
-            loss = nli_loss(head(torch.cat([u, v, (u - v).abs(), u * v], dim=1)), labels[idx])
-            _optimizer_step(loss, module.parameters(), optimizer, scheduler)
-            loss_log.append(("bi-encoder", step, float(loss)))
-            step += 1
-            if step >= total:
-                break
+    for idx in _batches(len(pairs), params.batch_size, total, params.seed):
+        u = embed([pairs[i].premise for i in idx])
+        v = embed([pairs[i].hypothesis for i in idx])
+        loss = nli_loss(head(torch.cat([u, v, (u - v).abs(), u * v], dim=1)), labels[idx])
+        _optimizer_step(loss, module.parameters(), optimizer, scheduler)
+        loss_log.append(("bi-encoder", step, float(loss)))
+        step += 1
     module.eval()
     encoder.save(str(params_dir(encoder) / "encoder"))
     return step
@@ -280,26 +273,20 @@ def _train_cross(
     scheduler = _schedule(optimizer, total, params.warmup_ratio)
     model.train()
     step = 0
-    order = list(range(len(pairs)))
-    rng = random.Random(params.seed)
-    while step < total:
-        rng.shuffle(order)
-        for start in range(0, len(order), params.batch_size):
-            batch = [pairs[i] for i in order[start : start + params.batch_size]]
-            inputs = tokenizer(
-                [p.premise for p in batch],
-                [p.hypothesis for p in batch],
-                truncation=True,
-                max_length=params.max_tokens,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
-            loss = nli_loss(model(**inputs).logits, torch.tensor([p.label for p in batch], device=device))
-            _optimizer_step(loss, model.parameters(), optimizer, scheduler)
-            loss_log.append(("cross-encoder", step, float(loss)))
-            step += 1
-            if step >= total:
-                break
+    for idx in _batches(len(pairs), params.batch_size, total, params.seed):
+        batch = [pairs[i] for i in idx]
+        inputs = tokenizer(
+            [p.premise for p in batch],
+            [p.hypothesis for p in batch],
+            truncation=True,
+            max_length=params.max_tokens,
+            padding=True,
+            return_tensors="pt",
+        ).to(device)
+        loss = nli_loss(model(**inputs).logits, torch.tensor([p.label for p in batch], device=device))
+        _optimizer_step(loss, model.parameters(), optimizer, scheduler)
+        loss_log.append(("cross-encoder", step, float(loss)))
+        step += 1
     model.eval()
     model.save_pretrained(str(out_dir / "cross"))
     tokenizer.save_pretrained(str(out_dir / "cross"))
@@ -367,6 +354,20 @@ def _write_loss(out_dir: Path, loss_log: list[tuple[str, int, float]]) -> None:
         writer = csv.writer(fh)
         writer.writerow(["part", "step", "loss"])
         writer.writerows((part, step, f"{loss:.5f}") for part, step, loss in loss_log)
+
+
+def _batches(count: int, batch_size: int, steps: int, seed: int) -> Iterator[list[int]]:
+    """``steps`` mini-batches of indices into ``count`` pairs, reshuffled (seeded) at every epoch."""
+    order = list(range(count))
+    rng = random.Random(seed)
+    done = 0
+    while done < steps and order:
+        rng.shuffle(order)
+        for start in range(0, count, batch_size):
+            yield order[start : start + batch_size]
+            done += 1
+            if done >= steps:
+                return
 
 
 def _optimizer_step(loss: Any, parameters: Any, optimizer: Any, scheduler: Any) -> None:
