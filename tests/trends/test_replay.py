@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import time
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +106,56 @@ def test_posts_from_rows() -> None:
     posts = list(posts_from_rows([json.dumps({"text": "#a", "created_at": T0_MS, "user": 7}), "x"], report))
     assert [(p.text, p.created_at, p.user) for p in posts] == [("#a", T0_MS / 1000, "7")]
     assert report.malformed_count == 1
+
+
+def _mixed_lines(count: int, seed: int = 5) -> list[str]:
+    """Posts with late and out-of-order events, many tags and spellings, authors, bad and blank lines."""
+    rng = random.Random(seed)
+    tags = [f"tag{i}" for i in range(300)] + ["Love", "LOVE", "love", "Straße", "STRASSE", "#café"]
+    lines = []
+    for i in range(count):
+        ms = T0_MS + i * 300 - (rng.randrange(120_000) if rng.random() < 0.2 else 0)
+        if rng.random() < 0.01:
+            ms -= 10_000_000  # long past the window: late
+        text = " ".join(f"#{rng.choice(tags)}" for _ in range(rng.randrange(4))) + " words"
+        row: dict[str, object] = {"text": text, "created_at": ms if i % 3 else f"{ms}"}
+        if rng.random() < 0.8:
+            row["user"] = f"u{rng.randrange(50)}" if i % 5 else rng.randrange(50)
+        line = json.dumps(row, ensure_ascii=False)
+        roll = rng.random()
+        if roll < 0.01:
+            line = line[:-3]
+        elif roll < 0.02:
+            line = json.dumps({"text": text})
+        elif roll < 0.03:
+            line = ""
+        lines.append(line + ("\r\n" if i % 7 == 0 else "\n"))
+    return lines
+
+
+def test_parallel_file_replay_matches_the_sequential_replay(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from freshrank.trends.sources import replay
+
+    lines = _mixed_lines(20_000)
+    path = tmp_path / "posts.jsonl"
+    last = b'{"text": "#last", "created_at": 1}'  # no final newline
+    path.write_bytes("".join(lines).encode("utf-8") + last)
+    settings = TrendSettings(window_seconds=600, slide_seconds=10, allowed_lateness_seconds=30, min_count=2,
+                             min_authors=2, max_tags=200, top_n=50)
+    expected_engine = TrendEngine(settings)
+    with path.open(encoding="utf-8") as fh:  # one post at a time, as a live stream would go
+        expected = replay_lines(expected_engine, fh, on_tick=lambda e: None)
+    expected_engine.finish()
+    monkeypatch.setattr(replay, "BLOCK_BYTES", 50_000)  # many blocks, each of whole lines
+    for workers in (0, 2):
+        engine = TrendEngine(settings)
+        with path.open("rb") as raw:
+            report = replay.replay_file(engine, raw, workers=workers)
+        engine.finish()
+        assert report == expected
+        assert report.malformed_count > 300 and engine.stats.late > 0 and engine.stats.evicted_tags > 0
+        assert engine.stats == expected_engine.stats
+        assert engine.tracked_tags == expected_engine.tracked_tags
+        assert [t.to_dict() for t in engine.top()] == [t.to_dict() for t in expected_engine.top()]

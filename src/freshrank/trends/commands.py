@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import typer
 
@@ -62,6 +62,15 @@ def _open_input(path: str) -> IO[str]:
     return file.open(encoding="utf-8", errors="replace")
 
 
+def _open_binary(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    _open_input(path).close()  # the same checks and exits
+    if Path(path).suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return Path(path).open("rb")
+
+
 def _tracked_lines(fh: IO[str], total: int | None) -> Iterator[str]:
     """Lines of ``fh`` with a progress bar on stderr (advanced every 10,000 lines)."""
     with progress() as bar:
@@ -101,13 +110,16 @@ def replay(
     top_n: int = typer.Option(None, "--top", help="How many trends (default: settings.trends.top_n)."),
     store_url: str = typer.Option(None, "--store", help="Trend store URL (default: the configured one)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list of the final top N on stdout."),
+    workers: int = typer.Option(
+        None, help="Parser processes at full speed (default: one per extra core, at most 2; 0 = none)."
+    ),
 ) -> None:
     """Replay a post file through the engine; print the final top N and write it to the trend store.
 
     With --speed the replay runs in scaled real time and writes a snapshot at every slide.
     """
     from freshrank.trends.engine import TrendEngine
-    from freshrank.trends.sources.replay import replay_lines
+    from freshrank.trends.sources.replay import replay_file, replay_lines
 
     settings = Settings()
     engine = TrendEngine(settings.trends)
@@ -116,8 +128,13 @@ def replay(
         store = _store(settings, store_url)
         on_tick = (lambda e: store.replace(e.top(n))) if speed else None
         total = Path(input).stat().st_size if input != "-" and Path(input).is_file() else None
-        with _open_input(input) as fh:
-            report = replay_lines(engine, _tracked_lines(fh, total), speed=speed or None, on_tick=on_tick)
+        if speed:
+            with _open_input(input) as fh:
+                report = replay_lines(engine, _tracked_lines(fh, total), speed=speed, on_tick=on_tick)
+        else:
+            with _open_binary(input) as raw, progress() as bar:
+                task = bar.add_task("replaying", total=total)
+                report = replay_file(engine, raw, workers=workers, on_bytes=lambda n: bar.advance(task, n))
         engine.finish()
         trends = engine.top(n)
         store.replace(trends)

@@ -31,29 +31,36 @@ after the last post. ``advance_to(now)`` moves the watermark by wall-clock time 
 
 Memory and speed
 ----------------
-Per-slide buckets count posts per original spelling (one C-level ``Counter.update`` per run of posts in
-the same bucket) and keep the ``(author, hashtags)`` of posts that have an author. Buckets live for two
-windows plus those waiting for the watermark, and are dropped as they age out; ``c`` and ``p`` are running
-sums per case-folded tag, updated when a bucket crosses a window boundary, so a slide costs O(tags in the
-crossing buckets), never O(window). A tag whose counts have all aged out is forgotten (checked at least
+Per-slide buckets count posts per original spelling (one C-level ``Counter.update`` per bucket and batch)
+and keep the ``(author, hashtags)`` of posts that have an author. Buckets live for two windows plus those
+waiting for the watermark, and are dropped as they age out; ``c`` and ``p`` are running sums per case-folded
+tag, kept in numpy arrays indexed by a small integer id per tag and updated when a bucket crosses a window
+boundary. Each bucket is folded to ``(tag ids, counts)`` once (case folding happens once per new spelling,
+never per post) and the fold is reused for its three crossings, so a slide costs a few vectorised adds over
+the tags in the crossing buckets, never O(window). ``add_batch`` with many posts finds the watermark, the
+tick of every post and the late posts with array operations and hands each bucket's posts to
+``Counter.update`` at once. A tag whose counts have all aged out is forgotten (checked at least
 once per window). At most ``max_tags`` distinct tags are tracked, enforced at every slide: when there are
 more, the excess plus 10 % of the cap with the lowest count over the last two windows plus the posts
-waiting for the watermark (ties: arbitrary) are evicted with all their counts (``stats.evicted_tags``);
-tags that first appear within the current slide may exceed the cap until the next slide. Distinct authors
-are counted exactly, over the posts of the current window, when ``top()`` runs (only for the tags that
-pass ``min_count``). The display form is the most common spelling over the last two windows.
+waiting for the watermark (ties: the tag tracked first) are evicted with all their counts
+(``stats.evicted_tags``); tags that first appear within the current slide may exceed the cap until the next
+slide. Distinct authors are counted exactly, over the posts of the current window, when ``top()`` runs (only
+for the tags that pass ``min_count``). The display form is the most common spelling over the last two
+windows.
 """
 
 from __future__ import annotations
 
 import bisect
-import heapq
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain, islice
+from itertools import chain, compress, islice, repeat
+from operator import is_not
+
+import numpy as np
 
 from freshrank.config import TrendSettings
 from freshrank.trends.base import Trend
@@ -63,8 +70,11 @@ from freshrank.trends.labels import hashtag_to_label
 HISTORY_BINS = 24  # sparkline points over the last two windows
 EVICT_FRACTION = 0.1
 FORGET_BATCH = 20_000  # spellings of dropped buckets collected before checking which tags to forget
-_BLOCKED = ""  # the key of a blocked tag: never counted
+VECTOR_MIN = 64  # add_batch calls with at least this many posts take the array path
+_BLOCKED = 0  # the id of blocked spellings: never counted
 _NO_TIME = -(2**62)
+
+Fold = tuple[np.ndarray, np.ndarray]  # a bucket's (tag ids, counts), blocked spellings left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +136,16 @@ class TrendEngine:
         # Per slide bucket: posts per original spelling, and the (user, hashtags) of posts with an author.
         self._buckets: dict[int, Counter[str]] = {}
         self._posts: dict[int, list[tuple[str, Sequence[str]]]] = {}
+        self._folds: dict[int, Fold] = {}  # bucket -> its fold, dropped when the bucket changes
         self._order: list[int] = []  # bucket indexes, ascending
-        self._cur: dict[str, int] = {}  # c per tag: buckets k-n+1 .. k
-        self._prev: dict[str, int] = {}  # p per tag: buckets k-2n+1 .. k-n
-        self._key_of: dict[str, str] = {}  # original spelling -> case-folded key (or _BLOCKED)
-        self._spellings: dict[str, set[str]] = {}  # key -> its original spellings
+        # Tags are case-folded keys with a small integer id (0: blocked); c and p are arrays indexed by id.
+        self._ids: dict[str, int] = {}  # key -> id
+        self._keys: list[str] = [""]  # id -> key ("" = free or blocked)
+        self._free: list[int] = []
+        self._cur = np.zeros(1024, dtype=np.int64)  # c per tag id: buckets k-n+1 .. k
+        self._prev = np.zeros(1024, dtype=np.int64)  # p per tag id: buckets k-2n+1 .. k-n
+        self._key_of: dict[str, int] = {}  # original spelling -> tag id (or _BLOCKED)
+        self._spellings: dict[str, set[str]] = {}  # key -> its original spellings, in order first tracked
         self._maybe_gone: set[str] = set()  # spellings of dropped buckets, to check for forgetting
         self._forget_k = _NO_TIME  # tick of the last check (at least one check per window)
         self._saw_users = False
@@ -154,12 +169,25 @@ class TrendEngine:
         self.add_batch([ms], [dedupe_folded(list(tags))], [user])
 
     def add_batch(
-        self, times_ms: Sequence[int], tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
+        self,
+        times_ms: Sequence[int] | np.ndarray,
+        tag_lists: Sequence[Sequence[str]],
+        users: Sequence[str | None],
     ) -> None:
         """Count posts in arrival order, exactly as one ``add_tags`` call per post would (the fast path).
 
-        Each post's hashtags must be unique when case-folded (``extract_hashtags`` output is).
+        Each post's hashtags must be unique when case-folded (``extract_hashtags`` output is); the lists
+        are kept, not copied, so they must not change afterwards.
         """
+        if len(times_ms) >= VECTOR_MIN:
+            self._add_arrays(np.asarray(times_ms, dtype=np.int64), tag_lists, users)
+        elif len(times_ms):
+            self._add_each([int(ms) for ms in times_ms], tag_lists, users)
+
+    def _add_each(
+        self, times_ms: list[int], tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
+    ) -> None:
+        """``add_batch`` for a few posts: a plain loop finds where the tick moves."""
         total = len(times_ms)
         self.stats.posts += total
         start = 0
@@ -184,6 +212,48 @@ class TrendEngine:
                 self._max_ms = max(self._max_ms, ms)
                 self._advance((ms - self._lateness_ms) // self._slide_ms)
             start = stop
+
+    def _add_arrays(
+        self, times: np.ndarray, tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
+    ) -> None:
+        """``add_batch`` for many posts: the tick each post is counted at, and late posts, as arrays."""
+        total = len(times)
+        self.stats.posts += total
+        if self._k == _NO_TIME:
+            self._max_ms = int(times[0])
+            self._k = (self._max_ms - self._lateness_ms) // self._slide_ms
+        # The tick moves when the newest event time so far passes the next tick plus the lateness.
+        newest = np.maximum.accumulate(times)
+        np.maximum(newest, self._max_ms, out=newest)
+        ticks = (newest - self._lateness_ms) // self._slide_ms
+        np.maximum(ticks, self._k, out=ticks)
+        self._max_ms = int(newest[-1])
+        buckets = -(-times // self._slide_ms)
+        tagged = np.fromiter(map(bool, tag_lists), dtype=bool, count=total)
+        late = tagged & (buckets <= ticks - self._n)
+        counted = tagged & ~late
+        with_user = counted & np.fromiter(map(is_not, users, repeat(None)), dtype=bool, count=total)
+        late_count = int(np.count_nonzero(late))
+        self.stats.late += late_count
+        self.stats.tagged_posts += int(np.count_nonzero(counted))
+        moves = (np.flatnonzero(ticks[1:] != ticks[:-1]) + 1).tolist()
+        for start, stop in zip([0, *moves], [*moves, total], strict=True):
+            tick = int(ticks[start])
+            if tick > self._k:
+                self._advance(tick)
+            index = np.flatnonzero(counted[start:stop]) + start
+            if not len(index):
+                continue
+            run_buckets = buckets[index]
+            cuts = (np.flatnonzero(run_buckets[1:] != run_buckets[:-1]) + 1).tolist()
+            for first, last in zip([0, *cuts], [c - 1 for c in [*cuts, len(index)]], strict=True):
+                span = slice(int(index[first]), int(index[last]) + 1)
+                tags = tag_lists[span]  # untagged posts in the span count nothing
+                if late_count and late[span].any():
+                    tags = list(compress(tags, counted[span].tolist()))
+                authored = zip(users[span], tag_lists[span], strict=True)
+                posts = list(compress(authored, with_user[span].tolist()))
+                self._flush(int(run_buckets[first]), tags, posts)  # type: ignore[arg-type]
 
     def _count(
         self, times_ms: Sequence[int], tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
@@ -215,18 +285,23 @@ class TrendEngine:
         self.stats.late += late
         self.stats.tagged_posts += tagged
 
-    def _flush(self, b: int, tag_lists: list[Sequence[str]], posts: list[tuple[str, Sequence[str]]]) -> None:
+    def _flush(
+        self, b: int, tag_lists: Sequence[Sequence[str]], posts: list[tuple[str, Sequence[str]]]
+    ) -> None:
         bucket = self._buckets.get(b)
         if bucket is None:
             bucket = self._buckets[b] = Counter()
             self._posts[b] = []
             bisect.insort(self._order, b)
+        else:
+            self._folds.pop(b, None)
         bucket.update(chain.from_iterable(tag_lists))
         if posts:
             self._saw_users = True
             self._posts[b].extend(posts)
         if b <= self._k:  # out of order but inside the current window: count it in c right away
-            self._add_spellings(self._cur, Counter(chain.from_iterable(tag_lists)))
+            ids, counts = self._fold(Counter(chain.from_iterable(tag_lists)))
+            np.add.at(self._cur, ids, counts)
 
     def finish(self) -> None:
         """End of a bounded stream: the watermark moves to the last event time."""
@@ -257,19 +332,21 @@ class TrendEngine:
 
     def counts(self, tag: str) -> tuple[int, int]:
         """``(c, p)`` of a tag at the current tick."""
-        key = _tag_key(tag)
-        return self._cur.get(key, 0), self._prev.get(key, 0)
+        tag_id = self._ids.get(_tag_key(tag))
+        if tag_id is None:
+            return 0, 0
+        return int(self._cur[tag_id]), int(self._prev[tag_id])
 
     def top(self, n: int | None = None) -> list[Trend]:
         """The best ``n`` (default ``settings.top_n``) qualifying tags at the current tick."""
         n = self.settings.top_n if n is None else n
         min_count, min_authors = self.settings.min_count, self.settings.min_authors
-        prev = self._prev
+        ids = np.flatnonzero(self._cur >= max(min_count, 1))
+        keys = self._keys
         scored = sorted(
-            (
-                (-burst_score(count, prev.get(key, 0)), -count, key)
-                for key, count in self._cur.items()
-                if count >= min_count
+            (-burst_score(count, baseline), -count, keys[tag_id])
+            for tag_id, count, baseline in zip(
+                ids.tolist(), self._cur[ids].tolist(), self._prev[ids].tolist(), strict=True
             )
         )
         authors: dict[str, set[str]] = {}
@@ -282,38 +359,53 @@ class TrendEngine:
 
     # Internals --------------------------------------------------------------------------------------
 
-    def _new_spelling(self, tag: str) -> str:
+    def _new_spelling(self, tag: str) -> int:
+        """Track a spelling: its tag id (a new id for a new key), or _BLOCKED."""
         key = _tag_key(tag)
         if not key or key in self._blocked:
             self._key_of[tag] = _BLOCKED
             return _BLOCKED
-        spellings = self._spellings.get(key)
-        if spellings is None:
-            spellings = self._spellings[key] = set()
-        spellings.add(tag)
-        self._key_of[tag] = key
-        return key
+        tag_id = self._ids.get(key)
+        if tag_id is None:
+            tag_id = self._new_id(key)
+            self._spellings[key] = set()
+        self._spellings[key].add(tag)
+        self._key_of[tag] = tag_id
+        return tag_id
 
-    def _add_spellings(self, into: dict[str, int], bucket: Counter[str]) -> None:
-        key_of = self._key_of
-        for tag, count in bucket.items():
-            key = key_of.get(tag)
-            if key is None:
-                key = self._new_spelling(tag)
-            if key:
-                into[key] = into.get(key, 0) + count
+    def _new_id(self, key: str) -> int:
+        if self._free:
+            tag_id = self._free.pop()
+            self._keys[tag_id] = key
+        else:
+            tag_id = len(self._keys)
+            self._keys.append(key)
+            if tag_id >= len(self._cur):
+                grow = len(self._cur)
+                self._cur = np.concatenate([self._cur, np.zeros(grow, dtype=np.int64)])
+                self._prev = np.concatenate([self._prev, np.zeros(grow, dtype=np.int64)])
+        self._ids[key] = tag_id
+        return tag_id
 
-    def _subtract_spellings(self, into: dict[str, int], bucket: Counter[str]) -> None:
-        key_of = self._key_of
-        for tag, count in bucket.items():
-            key = key_of.get(tag)
-            if not key:
-                continue
-            left = into.get(key, 0) - count
-            if left > 0:
-                into[key] = left
-            else:
-                into.pop(key, None)
+    def _fold(self, counts: Counter[str]) -> Fold:
+        """``(tag ids, counts)`` of a bucket's spellings; new spellings are tracked, in bucket order."""
+        ids = np.fromiter(map(self._key_of.get, counts, repeat(-1)), dtype=np.intp, count=len(counts))
+        new = np.flatnonzero(ids < 0).tolist()
+        if new:
+            tags = list(counts)
+            for i in new:
+                ids[i] = self._new_spelling(tags[i])
+        values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+        if not ids.all():  # blocked spellings count nothing
+            keep = ids != _BLOCKED
+            ids, values = ids[keep], values[keep]
+        return ids, values
+
+    def _bucket_fold(self, b: int) -> Fold:
+        fold = self._folds.get(b)
+        if fold is None:
+            fold = self._folds[b] = self._fold(self._buckets[b])
+        return fold
 
     def _advance(self, new_k: int) -> None:
         """Move the current tick to ``new_k``: buckets cross window boundaries, old ones are dropped."""
@@ -324,24 +416,25 @@ class TrendEngine:
         drop_to = bisect.bisect_right(order, new_k - 2 * n)
         retired = []
         for b in order[:drop_to]:
-            bucket = buckets.pop(b)
+            if b <= old_k:
+                ids, counts = self._bucket_fold(b)
+                np.subtract.at(self._prev if b <= old_k - n else self._cur, ids, counts)
+            retired.append(buckets.pop(b))
             del self._posts[b]
-            retired.append(bucket)
-            if b <= old_k - n:
-                self._subtract_spellings(self._prev, bucket)
-            elif b <= old_k:
-                self._subtract_spellings(self._cur, bucket)
+            self._folds.pop(b, None)
         del order[:drop_to]
         # Buckets entering the baseline window.
         lo, hi = bisect.bisect_right(order, old_k - n), bisect.bisect_right(order, new_k - n)
         for b in order[lo:hi]:
+            ids, counts = self._bucket_fold(b)
             if b <= old_k:
-                self._subtract_spellings(self._cur, buckets[b])
-            self._add_spellings(self._prev, buckets[b])
+                np.subtract.at(self._cur, ids, counts)
+            np.add.at(self._prev, ids, counts)
         # Buckets entering the current window.
         lo, hi = bisect.bisect_right(order, max(old_k, new_k - n)), bisect.bisect_right(order, new_k)
         for b in order[lo:hi]:
-            self._add_spellings(self._cur, buckets[b])
+            ids, counts = self._bucket_fold(b)
+            np.add.at(self._cur, ids, counts)
         self._k = new_k
         for bucket in retired:
             self._maybe_gone.update(bucket)
@@ -353,42 +446,50 @@ class TrendEngine:
 
     def _forget_gone(self) -> None:
         """Forget tags none of whose spellings is counted any more (checked in batches, not every tick)."""
-        cur, prev, key_of = self._cur, self._prev, self._key_of
-        keys = {key_of.get(tag, _BLOCKED) for tag in self._maybe_gone}
+        ids = set(map(self._key_of.get, self._maybe_gone))
         self._maybe_gone = set()
-        pending = [self._buckets[b] for b in self._order[bisect.bisect_right(self._order, self._k) :]]
-        for key in keys:
-            if not key or key in cur or key in prev:
-                continue
-            spellings = self._spellings.get(key, ())
-            if not any(spelling in bucket for bucket in pending for spelling in spellings):
+        ids.discard(None)
+        ids.discard(_BLOCKED)
+        if not ids:
+            return
+        candidates = np.fromiter(ids, dtype=np.intp, count=len(ids))
+        candidates = candidates[(self._cur[candidates] == 0) & (self._prev[candidates] == 0)]
+        pending: set[str] = set()
+        for b in self._order[bisect.bisect_right(self._order, self._k) :]:
+            pending.update(self._buckets[b])
+        for tag_id in candidates.tolist():
+            key = self._keys[tag_id]
+            if pending.isdisjoint(self._spellings.get(key, ())):
                 self._forget(key)
 
     def _forget(self, key: str) -> None:
         for spelling in self._spellings.pop(key, ()):
             self._key_of.pop(spelling, None)
+        tag_id = self._ids.pop(key, None)
+        if tag_id is not None:
+            self._cur[tag_id] = self._prev[tag_id] = 0
+            self._keys[tag_id] = ""
+            self._free.append(tag_id)
 
     def _evict(self) -> None:
         """Drop the least active tags (lowest count over the last two windows) to get under the cap."""
         excess = len(self._spellings) - self.settings.max_tags
         victims_n = excess + int(self.settings.max_tags * EVICT_FRACTION)
-        activity = dict.fromkeys(self._spellings, 0)
-        for counts in (self._cur, self._prev):
-            for key, count in counts.items():
-                activity[key] += count
+        keys = list(self._spellings)
+        ids = np.fromiter(map(self._ids.__getitem__, keys), dtype=np.intp, count=len(keys))
+        activity = self._cur + self._prev
         key_of = self._key_of
         for b in self._order[bisect.bisect_right(self._order, self._k) :]:
             for tag, count in self._buckets[b].items():
-                key = key_of.get(tag, _BLOCKED)
-                if key in activity:
-                    activity[key] += count
-        victims = set(heapq.nsmallest(victims_n, activity, key=activity.__getitem__))
+                activity[key_of.get(tag, _BLOCKED)] += count
+        # ties: the key tracked first goes first (a stable sort in tracking order)
+        victims = {keys[i] for i in np.argsort(activity[ids], kind="stable")[:victims_n].tolist()}
+        victim_ids = {self._ids[key] for key in victims}
         for bucket in self._buckets.values():
-            for tag in [tag for tag in bucket if key_of.get(tag) in victims]:
+            for tag in [tag for tag in bucket if key_of.get(tag) in victim_ids]:
                 del bucket[tag]
+        self._folds.clear()
         for key in victims:
-            self._cur.pop(key, None)
-            self._prev.pop(key, None)
             self._forget(key)
         self.stats.evicted_tags += len(victims)
 
@@ -397,13 +498,14 @@ class TrendEngine:
         authors: dict[str, set[str]] = {key: set() for key in keys}
         if not keys:
             return authors
+        by_id = {self._ids[key]: authors[key] for key in keys}
         key_of = self._key_of
         lo = bisect.bisect_right(self._order, self._k - self._n)
         hi = bisect.bisect_right(self._order, self._k)
         for b in self._order[lo:hi]:
             for user, tags in self._posts[b]:
                 for tag in tags:
-                    found = authors.get(key_of.get(tag, ""))
+                    found = by_id.get(key_of.get(tag, _BLOCKED))
                     if found is not None:
                         found.add(user)
         return authors
@@ -440,7 +542,7 @@ class TrendEngine:
             label=hashtag_to_label(display) or key,
             score=score,
             count=count,
-            baseline=float(self._prev.get(key, 0)),
+            baseline=float(self._prev[self._ids[key]]),
             authors=len(authors.get(key, ())) if self._saw_users else None,
             history=self._history(key),
         )

@@ -5,29 +5,46 @@
 ``text`` and a readable ``created_at`` is malformed: it is skipped, counted and reported with its line
 number; the replay never aborts on it. Lines are parsed in batches (one ``json.loads`` per batch, per-line
 only for a batch that has a bad line), which is what makes the replay fast.
+
+``replay_file`` reads a binary file in blocks of whole lines and, for more than one block, has worker
+processes parse them (JSON, time, hashtags) while this process feeds the engine block by block in file
+order: the engine sees exactly the posts, in exactly the order, of ``replay_lines`` on the same file.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from itertools import chain
+from multiprocessing import get_context
+from typing import IO, Any
+
+import numpy as np
 
 from freshrank.trends.engine import Post, TrendEngine, to_epoch_ms
-from freshrank.trends.extract import extract_hashtags
+from freshrank.trends.sources.jsonl import (
+    BATCH_LINES,
+    MAX_REPORTED,
+    Clock,
+    Posts,
+    add_rows,
+    batches,
+    parse_batch,
+    parse_block,
+    parse_rows,
+    parse_time_ms,
+    reason,
+)
 
-_loads: Callable[[str], Any]
-try:  # orjson parses the batches about twice as fast; the standard library is the fallback
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover
-    _loads = json.loads
+__all__ = ["BATCH_LINES", "Malformed", "ReplayReport", "parse_time_ms", "replay_file", "replay_lines"]
 
-BATCH_LINES = 2048
-MAX_REPORTED = 100
-_SECONDS_BELOW = 1e11
+BLOCK_BYTES = 1 << 20
+_Clock = Clock
+_reason = reason
 
 
 @dataclass
@@ -50,83 +67,13 @@ class ReplayReport:
         if len(self.malformed) < MAX_REPORTED:
             self.malformed.append(Malformed(line, reason))
 
-
-class _Clock:
-    """Parses ``created_at`` to epoch ms; ``YYYY-MM-DDTHH:MM:SS.mmmZ`` reuses the parse of its second."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, int] = {}
-
-    def ms(self, raw: object) -> int:
-        if type(raw) is str and len(raw) == 24 and raw[19] == "." and raw[23] == "Z":
-            second = raw[:19]
-            base = self.seconds.get(second)
-            if base is None:
-                if len(self.seconds) > 100_000:
-                    self.seconds.clear()
-                base = self.seconds[second] = parse_time_ms(second)
-            millis = raw[20:23]
-            if millis.isdigit():
-                return base + int(millis)
-        return parse_time_ms(raw)
-
-
-def parse_time_ms(raw: object) -> int:
-    """Epoch milliseconds from an ISO-8601 string or an epoch number (ms, or seconds below 1e11)."""
-    if isinstance(raw, bool):
-        raise ValueError("created_at is a boolean")
-    if isinstance(raw, int | float):
-        return round(raw * 1000) if abs(raw) < _SECONDS_BELOW else round(raw)
-    if isinstance(raw, str):
-        text = raw.strip()
-        if text.lstrip("-").replace(".", "", 1).isdigit():
-            return parse_time_ms(float(text))
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return round(moment.timestamp() * 1000)
-    raise ValueError(f"created_at must be ISO-8601 or epoch ms, got {type(raw).__name__}")
-
-
-def _parse_batch(lines: list[str]) -> list[Any] | None:
-    try:
-        rows = _loads("[" + ",".join(lines) + "]")
-    except ValueError:
-        return None
-    return rows if len(rows) == len(lines) else None
-
-
-def _parse_each(lines: list[str], first_line: int, report: ReplayReport) -> list[Any]:
-    rows: list[Any] = []
-    for offset, line in enumerate(lines):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            report.bad(first_line + offset, f"invalid JSON: {exc.msg} (column {exc.colno})")
-            rows.append(None)
-    return rows
-
-
-def _batches(lines: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, non-blank lines) batches; blank lines are skipped but keep their numbers."""
-    batch: list[str] = []
-    first = 1
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            if batch:
-                yield first, batch
-                batch = []
-            first = number + 1
-            continue
-        if not batch:
-            first = number
-        batch.append(stripped)
-        if len(batch) >= size:
-            yield first, batch
-            batch = []
-    if batch:
-        yield first, batch
+    def add(self, posts: Posts) -> None:
+        """Count a parsed block (its lines, posts and malformed lines)."""
+        self.lines += posts.lines
+        self.posts += len(posts.times)
+        for line, why in posts.malformed:
+            self.bad(line, why)
+        self.malformed_count += posts.malformed_count - len(posts.malformed)
 
 
 def iter_rows(lines: Iterable[str], report: ReplayReport) -> Iterator[tuple[int, Any]]:
@@ -137,10 +84,9 @@ def iter_rows(lines: Iterable[str], report: ReplayReport) -> Iterator[tuple[int,
 
 def iter_batches(lines: Iterable[str], report: ReplayReport) -> Iterator[tuple[int, list[Any]]]:
     """(first line number, parsed rows; None for bad JSON) per batch of consecutive non-blank lines."""
-    for first, batch in _batches(lines, BATCH_LINES):
+    for first, batch in batches(lines):
         report.lines += len(batch)
-        rows = _parse_batch(batch)
-        yield first, rows if rows is not None else _parse_each(batch, first, report)
+        yield first, parse_batch(batch, first, report.bad)
 
 
 def replay_lines(
@@ -159,46 +105,106 @@ def replay_lines(
     report = report or ReplayReport()
     if speed:
         return _replay_paced(engine, lines, speed, on_tick, report)
-    clock, extract = _Clock(), extract_hashtags
-    known_seconds = clock.seconds
+    clock = Clock()
     ticks = engine.stats.ticks
-    for first, rows in iter_batches(lines, report):
-        times: list[int] = []
-        tags: list[list[str]] = []
-        users: list[str | None] = []
-        for number, row in enumerate(rows, start=first):
-            try:
-                if type(row) is not dict:
-                    raise AttributeError
-                text = row["text"]
-                if type(text) is not str:
-                    raise TypeError("text is not a string")
-                raw = row["created_at"]
-                # inline fast path of _Clock.ms for "YYYY-MM-DDTHH:MM:SS.mmmZ" (the common case)
-                base = known_seconds.get(raw[:19]) if type(raw) is str and len(raw) == 24 else None
-                if base is not None and raw[23] == "Z" and raw[19] == "." and raw[20:23].isdigit():
-                    ms = base + int(raw[20:23])
-                else:
-                    ms = clock.ms(raw)
-                user = row.get("user")
-                found = extract(text)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                if row is not None:
-                    report.bad(number, _reason(exc))
-                continue
-            times.append(ms)
-            tags.append(found)
-            users.append(user if user is None or type(user) is str else str(user))
-        report.posts += len(times)
+    for first, batch in batches(lines):
+        report.lines += len(batch)
+        posts = Posts()
+        add_rows(parse_rows(batch), first, clock, posts, report.bad)
+        report.posts += len(posts.times)
         if on_tick is None:
-            engine.add_batch(times, tags, users)
+            engine.add_batch(posts.times, posts.tags, posts.users)
             continue
-        for post in zip(times, tags, users, strict=True):
+        for post in zip(posts.times, posts.tags, posts.users, strict=True):
             engine.add_batch(*([value] for value in post))  # type: ignore[arg-type]
             if engine.stats.ticks != ticks:
                 ticks = engine.stats.ticks
                 on_tick(engine)
     return report
+
+
+def default_workers() -> int:
+    """Parser processes for ``replay_file``: one per core beyond this one's, at most two."""
+    return max(0, min(2, (os.cpu_count() or 1) - 1))
+
+
+def replay_file(
+    engine: TrendEngine,
+    fh: IO[bytes],
+    *,
+    workers: int | None = None,
+    report: ReplayReport | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """``replay_lines`` at full speed for a binary JSONL stream, parsed by ``workers`` processes.
+
+    The result is the same as ``replay_lines`` on the decoded lines (undecodable bytes are replaced).
+    A stream of one block (``BLOCK_BYTES``) is parsed here; ``on_bytes`` gets each block's size. Workers
+    are spawned, so a script that calls this must guard its top level with ``if __name__ == "__main__"``.
+    """
+    report = report or ReplayReport()
+    workers = default_workers() if workers is None else workers
+    blocks = _blocks(fh, BLOCK_BYTES)
+    head = [block for _, block in zip(range(2), blocks, strict=False)]
+    if workers <= 0 or len(head) < 2:
+        for first, block in _chain(head, blocks, on_bytes):
+            _feed(engine, parse_block(block, first), report)
+        return report
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        try:
+            for posts in _in_order(pool, _chain(head, blocks, on_bytes), 3 * workers):
+                _feed(engine, posts, report)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    return report
+
+
+def _chain(
+    head: list[tuple[int, bytes]], rest: Iterator[tuple[int, bytes]], on_bytes: Callable[[int], None] | None
+) -> Iterator[tuple[int, bytes]]:
+    for first, block in chain(head, rest):
+        if on_bytes is not None:
+            on_bytes(len(block))
+        yield first, block
+
+
+def _in_order(pool: ProcessPoolExecutor, blocks: Iterator[tuple[int, bytes]], depth: int) -> Iterator[Posts]:
+    """Parsed blocks in file order, with up to ``depth`` blocks in flight."""
+    pending: deque[Future[Posts]] = deque()
+    for first, block in blocks:
+        pending.append(pool.submit(parse_block, block, first))
+        if len(pending) >= depth:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _feed(engine: TrendEngine, posts: Posts, report: ReplayReport) -> None:
+    report.add(posts)
+    engine.add_batch(np.frombuffer(posts.times, dtype=np.int64), posts.tags, posts.users)
+
+
+def _blocks(fh: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
+    """(first line number, whole lines) blocks of about ``size`` bytes; newlines as in text mode."""
+    first, rest = 1, b""
+    while chunk := fh.read(size):
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            rest = data
+            continue
+        block, rest = _universal_newlines(data[:cut]), data[cut:]
+        yield first, block
+        first += block.count(b"\n")
+    if rest:
+        yield first, _universal_newlines(rest)
+
+
+def _universal_newlines(block: bytes) -> bytes:
+    if b"\r" in block:
+        return block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return block
 
 
 def _replay_paced(
@@ -218,14 +224,6 @@ def _replay_paced(
             ticks = engine.stats.ticks
             on_tick(engine)
     return report
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing field {exc.args[0]!r}"
-    if isinstance(exc, AttributeError):
-        return "not a JSON object"
-    return str(exc) or type(exc).__name__
 
 
 class _Pacer:
@@ -248,7 +246,7 @@ class _Pacer:
 
 def posts_from_rows(lines: Iterable[str], report: ReplayReport) -> Iterator[Post]:
     """The same parsing, as ``Post`` objects (for callers that want posts rather than an engine)."""
-    clock = _Clock()
+    clock = Clock()
     for number, row in iter_rows(lines, report):
         if row is None:
             continue
@@ -259,7 +257,7 @@ def posts_from_rows(lines: Iterable[str], report: ReplayReport) -> Iterator[Post
             ms = clock.ms(row["created_at"])
             user = row.get("user")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            report.bad(number, _reason(exc))
+            report.bad(number, reason(exc))
             continue
         report.posts += 1
         yield Post(text=text, created_at=ms / 1000, user=None if user is None else str(user))
