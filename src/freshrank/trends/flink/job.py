@@ -36,6 +36,11 @@ def table_environment(spec: FlinkJobSpec) -> TableEnvironment:
     config.set("parallelism.default", str(spec.parallelism))
     config.set("table.local-time-zone", "UTC")
     config.set("pipeline.name", "freshrank-trends")
+    # Chained operators hand rows over without copying them (the SQL operators never keep input rows).
+    config.set("pipeline.object-reuse", "true")
+    # One aggregation phase: with parallelism 1 local-global aggregation only adds work, and its local
+    # COUNT(DISTINCT) accumulator crosses to the global phase as a serialized RAW map on every flush.
+    config.set("table.optimizer.agg-phase-strategy", "ONE_PHASE")
     if spec.jars:
         config.set("pipeline.jars", ";".join(Path(jar).resolve().as_uri() for jar in spec.jars))
     env.create_temporary_system_function(

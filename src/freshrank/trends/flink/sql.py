@@ -10,7 +10,11 @@ Same windows and scores as the embedded engine (see ``trends/engine.py``):
 * ``score = (c − p) / SQRT(p + 1)``, ``c ≥ min_count``, distinct authors ``≥ min_authors`` unless the tag's
   posts carry no author; ``ROW_NUMBER()`` per window (score, c desc, tag asc) keeps the top N;
 * the display spelling = the tag's most common spelling over the two windows, ties to the first in sorted
-  order (the engine's rule; a second HOP aggregation, window-joined to the top N and ranked);
+  order (the engine's rule; a second HOP aggregation, window-joined to the top N and ranked). Its count
+  references the window's bounds, like the score's aggregation, so the planner keeps the window table
+  function and aggregates each (window, tag) once ("attached" windows): a plain ``COUNT(*)`` is planned as
+  a slice-shared HOP whose every firing merges all 2W/S slice accumulators (360 at 30 min / 10 s), and
+  a tag fires 2W/S windows, so slice sharing costs (2W/S)² state reads per tag;
 * a ``TUMBLE`` of size ``S`` counts posts per slide: the latest slide with posts ends at the first tick at
   or after the last post, the window a bounded run reports (as the engine's ``finish()``).
 
@@ -109,7 +113,8 @@ SELECT * FROM (
   )
 ) WHERE rn <= {n}""",
         f"""CREATE TEMPORARY VIEW spelling_windows AS
-SELECT window_start, window_end, tag_key, spelling, COUNT(*) AS uses
+SELECT window_start, window_end, tag_key, spelling,
+  SUM(CASE WHEN ts >= window_start THEN 1 ELSE 0 END) AS uses
 FROM TABLE(HOP(TABLE tagged, {hop}))
 GROUP BY window_start, window_end, tag_key, spelling""",
         """CREATE TEMPORARY VIEW ranked AS
