@@ -23,8 +23,11 @@ T0_MS = 1_800_000_000_000
 
 
 def engine() -> TrendEngine:
-    return TrendEngine(TrendSettings(window_seconds=60, slide_seconds=10, allowed_lateness_seconds=0,
-                                     min_count=1, min_authors=1))
+    return TrendEngine(
+        TrendSettings(
+            window_seconds=60, slide_seconds=10, allowed_lateness_seconds=0, min_count=1, min_authors=1
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,8 +145,15 @@ def test_parallel_file_replay_matches_the_sequential_replay(
     path = tmp_path / "posts.jsonl"
     last = b'{"text": "#last", "created_at": 1}'  # no final newline
     path.write_bytes("".join(lines).encode("utf-8") + last)
-    settings = TrendSettings(window_seconds=600, slide_seconds=10, allowed_lateness_seconds=30, min_count=2,
-                             min_authors=2, max_tags=200, top_n=50)
+    settings = TrendSettings(
+        window_seconds=600,
+        slide_seconds=10,
+        allowed_lateness_seconds=30,
+        min_count=2,
+        min_authors=2,
+        max_tags=200,
+        top_n=50,
+    )
     expected_engine = TrendEngine(settings)
     with path.open(encoding="utf-8") as fh:  # one post at a time, as a live stream would go
         expected = replay_lines(expected_engine, fh, on_tick=lambda e: None)
@@ -159,3 +169,131 @@ def test_parallel_file_replay_matches_the_sequential_replay(
         assert engine.stats == expected_engine.stats
         assert engine.tracked_tags == expected_engine.tracked_tags
         assert [t.to_dict() for t in engine.top()] == [t.to_dict() for t in expected_engine.top()]
+
+
+def _replay_both(path: Path, settings: TrendSettings, workers: int) -> None:
+    """``replay_file`` (column-wise blocks where pyarrow reads them) matches the post-by-post replay."""
+    from freshrank.trends.sources import replay
+
+    expected_engine = TrendEngine(settings)
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        expected = replay_lines(expected_engine, fh, on_tick=lambda e: None)
+    expected_engine.finish()
+    engine = TrendEngine(settings)
+    with path.open("rb") as raw:
+        report = replay.replay_file(engine, raw, workers=workers)
+    engine.finish()
+    assert report == expected
+    assert engine.stats == expected_engine.stats
+    assert engine.tracked_tags == expected_engine.tracked_tags
+    assert [t.to_dict() for t in engine.top()] == [t.to_dict() for t in expected_engine.top()]
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    text = datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+_SETTINGS = TrendSettings(
+    window_seconds=600,
+    slide_seconds=10,
+    allowed_lateness_seconds=30,
+    min_count=2,
+    min_authors=2,
+    max_tags=200,
+    top_n=50,
+)
+
+
+@pytest.mark.parametrize("times", ["iso", "epoch_ms", "epoch_s", "mixed"])
+def test_column_blocks_match_the_sequential_replay(
+    times: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from freshrank.trends.sources import columns, replay
+
+    rng = random.Random(11)
+    tags = [f"tag{i}" for i in range(300)] + ["Love", "LOVE", "love", "Straße", "STRASSE", "café"]
+    lines = []
+    for i in range(12_000):
+        ms = T0_MS + i * 300 - (rng.randrange(120_000) if rng.random() < 0.2 else 0)
+        if rng.random() < 0.01:
+            ms -= 10_000_000  # long past the window: late
+        at: object = {"iso": _iso(ms), "epoch_ms": ms, "epoch_s": ms // 1000, "mixed": _iso(ms)}[times]
+        if times == "mixed" and i % 1000 == 0:
+            at = ms  # an epoch number among ISO strings: that block is parsed line by line
+        row: dict[str, object] = {
+            "text": " ".join(f"#{rng.choice(tags)}" for _ in range(rng.randrange(4))) + " x",
+            "created_at": at,
+            "extra": {"nested": [1, None]},
+        }
+        if rng.random() < 0.8:
+            row["user"] = f"u{rng.randrange(50)}"
+        elif rng.random() < 0.5:
+            row["user"] = None
+        lines.append(json.dumps(row, ensure_ascii=i % 2 == 0))
+    path = tmp_path / "posts.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setattr(replay, "BLOCK_BYTES", 40_000)
+    if times == "iso":
+        _replay_both(path, _SETTINGS, workers=2)
+    seen: list[str] = []
+    parse = columns.parse_columns
+    monkeypatch.setattr(
+        replay, "parse_columns", lambda *a: seen.append(type(out := parse(*a)).__name__) or out
+    )
+    _replay_both(path, _SETTINGS, workers=0)
+    if times == "mixed":
+        assert "Posts" in seen and "Columns" in seen
+    else:
+        assert set(seen) == {"Columns"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"text": 5, "created_at": "2027-01-15T08:00:00.000Z"}',  # text not a string
+        '{"text": "#a", "created_at": "2027-01-15T08:00:00.000Z", "user": 7}',  # a number as user
+        '{"text": "#a"}',  # no time
+        "",  # a blank line
+        "   \t",  # a line of spaces
+        "\ufeff" + json.dumps({"text": "#a", "created_at": "2027-01-15T08:00:00.000Z"}),  # BOM
+        '{"text": "#a", "created_at": "0000-01-01T00:00:00.000Z"}',  # no year 0 in Python
+        '{"text": "#a", "created_at": "2027-02-30T00:00:00.000Z"}',
+        '{"text": "#a", "created_at": "2027-01-15T08:00:00+01:00"}',  # an offset: read line by line
+        '{"text": "#a", "created_at": " 2027-01-15T08:00:00Z"}',
+        '{"text": "#a", "created_at": 1800000000000.5}',
+        '{"text": "#a", "created_at": 99999999999999999999}',
+        '{"text": "#a", "text": "#b", "created_at": 1800000000000}',  # duplicate field
+        '{"text": "#a\\ud800", "created_at": 1800000000000}',  # lone surrogate
+        '{"text": "#a", "created_at": 1800000000000} {"text": "#b", "created_at": 1800000000000}',
+        '{"text": "#a", "created_at": 1800000000000, "z": NaN}',
+        '["a", "list"]',
+        "{not json",
+        json.dumps({"text": "x" * 200_000 + " #giant", "created_at": _iso(T0_MS + 1)}),  # > a block
+    ],
+)
+def test_odd_lines_in_column_blocks(bad: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from freshrank.trends.sources import replay
+
+    good = [
+        json.dumps({"text": f"#t{i % 7} #Same", "created_at": _iso(T0_MS + i * 1000), "user": f"u{i % 4}"})
+        for i in range(3000)
+    ]
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(("\n".join([*good[:1500], bad, *good[1500:]]) + "\n").encode("utf-8", "surrogatepass"))
+    monkeypatch.setattr(replay, "BLOCK_BYTES", 30_000)
+    _replay_both(path, _SETTINGS, workers=0)
+
+
+def test_invalid_utf8_in_a_column_block(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from freshrank.trends.sources import replay
+
+    good = [json.dumps({"text": f"#t{i % 7}", "created_at": T0_MS + i * 1000}).encode() for i in range(2000)]
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(
+        b"\n".join([*good[:900], b'{"text": "#caf\xe9", "created_at": 1800000000000}', *good[900:]])
+    )
+    monkeypatch.setattr(replay, "BLOCK_BYTES", 20_000)
+    _replay_both(path, _SETTINGS, workers=0)

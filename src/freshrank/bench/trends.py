@@ -3,15 +3,16 @@
 The file is generated under a temp dir from the shared tweets (background sampled with replacement over
 4 hours, an always-popular tag, a burst, 100,000 synthetic authors, ISO-8601 times; 1,000,000 posts reuse
 about 78,000 distinct texts, so the per-text hashtag cache hits about 92 %). The embedded replay
-(``replay_file``: worker processes parse JSON, times and hashtags, the main process runs the windows in
-file order) runs in a fresh process so its peak RSS is its own. ``embedded_tweets_per_s`` is the
-wall-clock rate of that replay, all processes together (``default_workers()`` parsers: one on a 2-core
-box), printed with the load average, since on a shared box the wall clock also measures the other
-tenants; ``embedded_cpu_tweets_per_s`` is posts per CPU second of the replay's processes together (main
-plus workers), and ``embedded_main_cpu_tweets_per_s`` per CPU second of the main process alone (what the
-single-process figure used to be). The naive baseline (re-count a ``collections.Counter``
-over every post of the last two windows at each slide) runs on a prefix of the same file in the same
-run, since on the full file it would take hours; the ratio of the two rates is printed.
+(``replay_file``: worker processes read blocks with pyarrow and extract hashtags, the main process runs the
+windows in file order) runs in a fresh process so its peak RSS is its own. ``embedded_tweets_per_s`` is
+the wall-clock rate of that replay, all processes together (``default_workers()`` parsers: one on a 2-core
+box; ``FRESHRANK_BENCH_WORKERS=N`` overrides it, 0 = parse in the main process), printed with the load
+average, since on a shared box the wall clock also measures the other tenants;
+``embedded_cpu_tweets_per_s`` is posts per CPU second of the replay's processes together (main plus
+workers), and ``embedded_main_cpu_tweets_per_s`` per CPU second of the main process alone. The naive
+baseline (re-count a ``collections.Counter`` over every post of the last two windows at each slide) runs on
+a prefix of the same file in the same run, since on the full file it would take hours; the ratio of the
+two rates is printed.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def make_file(settings: Settings, path: Path, tweets: int = TWEETS) -> int:
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from freshrank.config import TrendSettings
 from freshrank.trends.engine import TrendEngine
 from freshrank.trends.labels import hashtag_to_label
@@ -64,7 +65,7 @@ for i in range(10_000_000):
     total += i
 calibration = time.process_time() - calibration
 engine = TrendEngine(TrendSettings.model_validate_json(sys.argv[2]))
-workers = default_workers()
+workers = int(os.environ.get("FRESHRANK_BENCH_WORKERS", default_workers()))
 start, cpu = time.perf_counter(), time.process_time()
 with open(sys.argv[1], "rb") as fh:
     report = replay_file(engine, fh, workers=workers)
@@ -127,8 +128,10 @@ def run() -> dict[str, object]:
         path = Path(tmp) / "tweets.jsonl"
         started = time.perf_counter()
         lines = make_file(settings, path)
-        err.print(f"generated {lines:,} tweets ({path.stat().st_size / 1e6:.0f} MB) in "
-                  f"{time.perf_counter() - started:.0f} s")
+        err.print(
+            f"generated {lines:,} tweets ({path.stat().st_size / 1e6:.0f} MB) in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
         embedded = run_embedded(path, settings.trends)
         load = os.getloadavg()[0]
         naive = naive_rate(path, settings.trends)

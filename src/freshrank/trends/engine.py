@@ -31,22 +31,22 @@ after the last post. ``advance_to(now)`` moves the watermark by wall-clock time 
 
 Memory and speed
 ----------------
-Per-slide buckets count posts per original spelling (one C-level ``Counter.update`` per bucket and batch)
-and keep the ``(author, hashtags)`` of posts that have an author. Buckets live for two windows plus those
-waiting for the watermark, and are dropped as they age out; ``c`` and ``p`` are running sums per case-folded
-tag, kept in numpy arrays indexed by a small integer id per tag and updated when a bucket crosses a window
-boundary. Each bucket is folded to ``(tag ids, counts)`` once (case folding happens once per new spelling,
-never per post) and the fold is reused for its three crossings, so a slide costs a few vectorised adds over
-the tags in the crossing buckets, never O(window). ``add_batch`` with many posts finds the watermark, the
-tick of every post and the late posts with array operations and hands each bucket's posts to
-``Counter.update`` at once. A tag whose counts have all aged out is forgotten (checked at least
-once per window). At most ``max_tags`` distinct tags are tracked, enforced at every slide: when there are
-more, the excess plus 10 % of the cap with the lowest count over the last two windows plus the posts
-waiting for the watermark (ties: the tag tracked first) are evicted with all their counts
+Per-slide buckets count posts per original spelling (one C-level ``Counter.update`` per bucket and batch) and
+keep the ``(author, hashtags)`` of posts that have an author. Buckets live for two windows plus those waiting
+for the watermark, and are dropped as they age out; ``c`` and ``p`` are running sums per case-folded tag, kept
+in numpy arrays indexed by a small integer id per tag and updated when a bucket crosses a window boundary.
+Each bucket is folded to ``(tag ids, counts)`` once (case folding happens once per new spelling, never per
+post) and the fold is reused for its three crossings, so a slide costs a few vectorised adds over the tags in
+the crossing buckets, never O(window). ``add_batch`` with many posts finds the watermark, the tick of every
+post and the late posts with array operations and hands each bucket's posts to ``Counter.update`` at once;
+``add_planned`` takes a batch whose plan (``windows.plan_batch``) and per-run counts were made in a replay
+worker, and uses them as they are when its own ticks agree. A tag whose counts have all aged out is forgotten
+(checked at least once per window). At most ``max_tags`` distinct tags are tracked, enforced at every slide:
+when there are more, the excess plus 10 % of the cap with the lowest count over the last two windows plus the
+posts waiting for the watermark (ties: the tag tracked first) are evicted with all their counts
 (``stats.evicted_tags``); tags that first appear within the current slide may exceed the cap until the next
 slide. Distinct authors are counted exactly, over the posts of the current window, when ``top()`` runs (only
-for the tags that pass ``min_count``). The display form is the most common spelling over the last two
-windows.
+for the tags that pass ``min_count``). The display form is the most common spelling over the last two windows.
 """
 
 from __future__ import annotations
@@ -54,11 +54,12 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain, compress, islice, repeat
+from itertools import chain, islice, repeat
 from operator import is_not
+from typing import Protocol
 
 import numpy as np
 
@@ -66,6 +67,7 @@ from freshrank.config import TrendSettings
 from freshrank.trends.base import Trend
 from freshrank.trends.extract import dedupe_folded, extract_hashtags
 from freshrank.trends.labels import hashtag_to_label
+from freshrank.trends.windows import Plan, plan_batch
 
 HISTORY_BINS = 24  # sparkline points over the last two windows
 EVICT_FRACTION = 0.1
@@ -85,6 +87,28 @@ class Post:
     created_at: datetime | float
     user: str | None = None
     hashtags: Sequence[str] | None = None  # pre-extracted (e.g. Bluesky facets); None: extract from text
+
+
+class PlannedPosts(Protocol):
+    """The hashtags and authors of a planned batch, produced only when needed."""
+
+    def lists(self) -> tuple[list[list[str]], list[str | None]]:
+        """Every post's hashtags and author."""
+
+    def authors(self, positions: np.ndarray) -> Iterable[tuple[str, Sequence[str]]]:
+        """``(author, hashtags)`` of the posts at ``positions`` (posts that have an author)."""
+
+
+class _Authors:
+    """The ``(user, hashtags)`` of some posts of a planned batch, resolved only when iterated (by ``top``)."""
+
+    __slots__ = ("positions", "posts")
+
+    def __init__(self, posts: PlannedPosts, positions: np.ndarray) -> None:
+        self.posts, self.positions = posts, positions
+
+    def __iter__(self) -> Iterator[tuple[str, Sequence[str]]]:
+        return iter(self.posts.authors(self.positions))
 
 
 @dataclass
@@ -135,7 +159,7 @@ class TrendEngine:
         self._k = _NO_TIME  # current tick, as a bucket index
         # Per slide bucket: posts per original spelling, and the (user, hashtags) of posts with an author.
         self._buckets: dict[int, Counter[str]] = {}
-        self._posts: dict[int, list[tuple[str, Sequence[str]]]] = {}
+        self._posts: dict[int, list[Iterable[tuple[str, Sequence[str]]]]] = {}  # chunks of (user, tags)
         self._folds: dict[int, Fold] = {}  # bucket -> its fold, dropped when the bucket changes
         self._order: list[int] = []  # bucket indexes, ascending
         # Tags are case-folded keys with a small integer id (0: blocked); c and p are arrays indexed by id.
@@ -218,42 +242,80 @@ class TrendEngine:
     ) -> None:
         """``add_batch`` for many posts: the tick each post is counted at, and late posts, as arrays."""
         total = len(times)
-        self.stats.posts += total
         if self._k == _NO_TIME:
             self._max_ms = int(times[0])
             self._k = (self._max_ms - self._lateness_ms) // self._slide_ms
-        # The tick moves when the newest event time so far passes the next tick plus the lateness.
-        newest = np.maximum.accumulate(times)
-        np.maximum(newest, self._max_ms, out=newest)
-        ticks = (newest - self._lateness_ms) // self._slide_ms
-        np.maximum(ticks, self._k, out=ticks)
-        self._max_ms = int(newest[-1])
-        buckets = -(-times // self._slide_ms)
         tagged = np.fromiter(map(bool, tag_lists), dtype=bool, count=total)
-        late = tagged & (buckets <= ticks - self._n)
-        counted = tagged & ~late
-        with_user = counted & np.fromiter(map(is_not, users, repeat(None)), dtype=bool, count=total)
-        late_count = int(np.count_nonzero(late))
-        self.stats.late += late_count
-        self.stats.tagged_posts += int(np.count_nonzero(counted))
-        moves = (np.flatnonzero(ticks[1:] != ticks[:-1]) + 1).tolist()
-        for start, stop in zip([0, *moves], [*moves, total], strict=True):
-            tick = int(ticks[start])
-            if tick > self._k:
-                self._advance(tick)
-            index = np.flatnonzero(counted[start:stop]) + start
-            if not len(index):
+        authored = np.fromiter(map(is_not, users, repeat(None)), dtype=bool, count=total)
+        self._apply(times, self._plan(times, tagged, authored), tag_lists, users)
+
+    def _plan(self, times: np.ndarray, tagged: np.ndarray, authored: np.ndarray) -> Plan:
+        return plan_batch(
+            times, tagged, authored, self._max_ms, self._k, self._slide_ms, self._lateness_ms, self._n
+        )
+
+    @property
+    def windows(self) -> tuple[int, int, int]:
+        """``(slide ms, allowed lateness ms, slides per window)``: what ``plan_batch`` needs besides state."""
+        return self._slide_ms, self._lateness_ms, self._n
+
+    def add_planned(
+        self, times: np.ndarray, plan: Plan, counts: Sequence[Counter[str] | None], posts: PlannedPosts
+    ) -> None:
+        """``add_batch`` for a batch planned elsewhere (a replay worker) as if it were the first batch.
+
+        ``plan`` is ``plan_batch(times, …, times[0], tick of times[0], *self.windows)``, ``counts`` the
+        hashtag counts of each of its runs (None for a run without a bucket) and ``posts`` gives the posts'
+        hashtags and authors when needed. The plan is used as it is when this engine's own ticks for the
+        batch are the same (then runs, late posts and counts are too); otherwise the batch is counted from
+        scratch. Either way the result is that of ``add_batch``.
+        """
+        total = len(times)
+        if not total:
+            return
+        if self._k == _NO_TIME:
+            self._max_ms = int(times[0])
+            self._k = (self._max_ms - self._lateness_ms) // self._slide_ms
+        if self._max_ms > times[0] or self._k > plan.ticks[0]:  # else the ticks are those of the plan
+            newest = np.maximum.accumulate(times)
+            np.maximum(newest, self._max_ms, out=newest)
+            ticks = (newest - self._lateness_ms) // self._slide_ms
+            np.maximum(ticks, self._k, out=ticks)
+            if not np.array_equal(ticks, plan.ticks):
+                self.add_batch(times, *posts.lists())
+                return
+        self.stats.posts += total
+        self.stats.late += plan.late
+        self.stats.tagged_posts += plan.counted
+        self._max_ms = max(self._max_ms, plan.newest)
+        for run, run_counts in zip(plan.runs, counts, strict=True):
+            if run.tick > self._k:
+                self._advance(run.tick)
+            if run.bucket is not None:
+                assert run_counts is not None
+                chunk = _Authors(posts, run.authors) if len(run.authors) else None
+                self._flush_counts(run.bucket, run_counts, chunk)
+
+    def _apply(
+        self,
+        times: np.ndarray,
+        plan: Plan,
+        tag_lists: Sequence[Sequence[str]],
+        users: Sequence[str | None],
+    ) -> None:
+        """Count a planned batch: move the tick and flush each run to its bucket."""
+        self.stats.posts += len(times)
+        self.stats.late += plan.late
+        self.stats.tagged_posts += plan.counted
+        self._max_ms = max(self._max_ms, plan.newest)
+        for run in plan.runs:
+            if run.tick > self._k:
+                self._advance(run.tick)
+            if run.bucket is None or run.posts is None:
                 continue
-            run_buckets = buckets[index]
-            cuts = (np.flatnonzero(run_buckets[1:] != run_buckets[:-1]) + 1).tolist()
-            for first, last in zip([0, *cuts], [c - 1 for c in [*cuts, len(index)]], strict=True):
-                span = slice(int(index[first]), int(index[last]) + 1)
-                tags = tag_lists[span]  # untagged posts in the span count nothing
-                if late_count and late[span].any():
-                    tags = list(compress(tags, counted[span].tolist()))
-                authored = zip(users[span], tag_lists[span], strict=True)
-                posts = list(compress(authored, with_user[span].tolist()))
-                self._flush(int(run_buckets[first]), tags, posts)  # type: ignore[arg-type]
+            tags = list(map(tag_lists.__getitem__, run.posts.tolist()))
+            authors = [(users[a], tag_lists[a]) for a in run.authors.tolist()]
+            self._flush(run.bucket, tags, authors)
 
     def _count(
         self, times_ms: Sequence[int], tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
@@ -285,9 +347,7 @@ class TrendEngine:
         self.stats.late += late
         self.stats.tagged_posts += tagged
 
-    def _flush(
-        self, b: int, tag_lists: Sequence[Sequence[str]], posts: list[tuple[str, Sequence[str]]]
-    ) -> None:
+    def _bucket(self, b: int) -> Counter[str]:
         bucket = self._buckets.get(b)
         if bucket is None:
             bucket = self._buckets[b] = Counter()
@@ -295,13 +355,30 @@ class TrendEngine:
             bisect.insort(self._order, b)
         else:
             self._folds.pop(b, None)
-        bucket.update(chain.from_iterable(tag_lists))
+        return bucket
+
+    def _flush(
+        self, b: int, tag_lists: Sequence[Sequence[str]], posts: list[tuple[str, Sequence[str]]]
+    ) -> None:
+        self._bucket(b).update(chain.from_iterable(tag_lists))
         if posts:
             self._saw_users = True
-            self._posts[b].extend(posts)
+            self._posts[b].append(posts)
         if b <= self._k:  # out of order but inside the current window: count it in c right away
             ids, counts = self._fold(Counter(chain.from_iterable(tag_lists)))
             np.add.at(self._cur, ids, counts)
+
+    def _flush_counts(
+        self, b: int, counts: Counter[str], posts: Iterable[tuple[str, Sequence[str]]] | None
+    ) -> None:
+        """``_flush`` with the run's hashtags already counted (first spelling first)."""
+        self._bucket(b).update(counts)
+        if posts is not None:
+            self._saw_users = True
+            self._posts[b].append(posts)
+        if b <= self._k:
+            ids, values = self._fold(counts)
+            np.add.at(self._cur, ids, values)
 
     def finish(self) -> None:
         """End of a bounded stream: the watermark moves to the last event time."""
@@ -503,11 +580,12 @@ class TrendEngine:
         lo = bisect.bisect_right(self._order, self._k - self._n)
         hi = bisect.bisect_right(self._order, self._k)
         for b in self._order[lo:hi]:
-            for user, tags in self._posts[b]:
-                for tag in tags:
-                    found = by_id.get(key_of.get(tag, _BLOCKED))
-                    if found is not None:
-                        found.add(user)
+            for chunk in self._posts[b]:
+                for user, tags in chunk:
+                    for tag in tags:
+                        found = by_id.get(key_of.get(tag, _BLOCKED))
+                        if found is not None:
+                            found.add(user)
         return authors
 
     def _display(self, key: str) -> str:

@@ -7,8 +7,11 @@ number; the replay never aborts on it. Lines are parsed in batches (one ``json.l
 only for a batch that has a bad line), which is what makes the replay fast.
 
 ``replay_file`` reads a binary file in blocks of whole lines and, for more than one block, has worker
-processes parse them (JSON, time, hashtags) while this process feeds the engine block by block in file
-order: the engine sees exactly the posts, in exactly the order, of ``replay_lines`` on the same file.
+processes parse them while this process feeds the engine block by block in file order: the engine sees
+exactly the posts, in exactly the order, of ``replay_lines`` on the same file. A block of clean lines is
+read column-wise with pyarrow, planned and its hashtags counted per window run in the worker
+(``columns.parse_columns``; the main process then does no work per post); any other block is parsed line by
+line (``jsonl.parse_block``), which reports the bad lines with their numbers.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import IO, Any
 import numpy as np
 
 from freshrank.trends.engine import Post, TrendEngine, to_epoch_ms
+from freshrank.trends.sources.columns import Columns, parse_columns
 from freshrank.trends.sources.jsonl import (
     BATCH_LINES,
     MAX_REPORTED,
@@ -34,7 +38,6 @@ from freshrank.trends.sources.jsonl import (
     add_rows,
     batches,
     parse_batch,
-    parse_block,
     parse_rows,
     parse_time_ms,
     reason,
@@ -67,7 +70,7 @@ class ReplayReport:
         if len(self.malformed) < MAX_REPORTED:
             self.malformed.append(Malformed(line, reason))
 
-    def add(self, posts: Posts) -> None:
+    def add(self, posts: Columns | Posts) -> None:
         """Count a parsed block (its lines, posts and malformed lines)."""
         self.lines += posts.lines
         self.posts += len(posts.times)
@@ -146,13 +149,14 @@ def replay_file(
     workers = default_workers() if workers is None else workers
     blocks = _blocks(fh, BLOCK_BYTES)
     head = [block for _, block in zip(range(2), blocks, strict=False)]
+    windows = engine.windows
     if workers <= 0 or len(head) < 2:
         for first, block in _chain(head, blocks, on_bytes):
-            _feed(engine, parse_block(block, first), report)
+            _feed(engine, parse_columns(block, first, windows), report)
         return report
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         try:
-            for posts in _in_order(pool, _chain(head, blocks, on_bytes), 3 * workers):
+            for posts in _in_order(pool, _chain(head, blocks, on_bytes), windows, 3 * workers):
                 _feed(engine, posts, report)
         except BaseException:
             pool.shutdown(cancel_futures=True)
@@ -169,20 +173,25 @@ def _chain(
         yield first, block
 
 
-def _in_order(pool: ProcessPoolExecutor, blocks: Iterator[tuple[int, bytes]], depth: int) -> Iterator[Posts]:
+def _in_order(
+    pool: ProcessPoolExecutor, blocks: Iterator[tuple[int, bytes]], windows: tuple[int, int, int], depth: int
+) -> Iterator[Columns | Posts]:
     """Parsed blocks in file order, with up to ``depth`` blocks in flight."""
-    pending: deque[Future[Posts]] = deque()
+    pending: deque[Future[Columns | Posts]] = deque()
     for first, block in blocks:
-        pending.append(pool.submit(parse_block, block, first))
+        pending.append(pool.submit(parse_columns, block, first, windows))
         if len(pending) >= depth:
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
 
 
-def _feed(engine: TrendEngine, posts: Posts, report: ReplayReport) -> None:
+def _feed(engine: TrendEngine, posts: Columns | Posts, report: ReplayReport) -> None:
     report.add(posts)
-    engine.add_batch(np.frombuffer(posts.times, dtype=np.int64), posts.tags, posts.users)
+    if isinstance(posts, Columns):
+        engine.add_planned(posts.times, posts.plan, posts.counts, posts)
+    else:
+        engine.add_batch(np.frombuffer(posts.times, dtype=np.int64), posts.tags, posts.users)
 
 
 def _blocks(fh: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
