@@ -5,8 +5,8 @@ The file is generated under a temp dir from the shared tweets (background sample
 about 78,000 distinct texts, so the per-text hashtag cache hits about 92 %). The embedded replay
 (``replay_file``: worker processes read blocks with pyarrow and extract hashtags, the main process runs the
 windows in file order) runs in a fresh process so its peak RSS is its own. ``embedded_tweets_per_s`` is
-the wall-clock rate of that replay, all processes together (``default_workers()`` parsers: one on a 2-core
-box; ``FRESHRANK_BENCH_WORKERS=N`` overrides it, 0 = parse in the main process), printed with the load
+the wall-clock rate of that replay, all processes together (``default_workers()`` parsers: none on a
+2-core box; ``FRESHRANK_BENCH_WORKERS=N`` overrides it, 0 = parse in the main process), printed with the load
 average, since on a shared box the wall clock also measures the other tenants;
 ``embedded_cpu_tweets_per_s`` is posts per CPU second of the replay's processes together (main plus
 workers), and ``embedded_main_cpu_tweets_per_s`` per CPU second of the main process alone. The naive

@@ -127,8 +127,11 @@ def replay_lines(
 
 
 def default_workers() -> int:
-    """Parser processes for ``replay_file``: one per core beyond this one's, at most two."""
-    return max(0, min(2, (os.cpu_count() or 1) - 1))
+    """Parser processes for ``replay_file``: none on up to two cores, else one per core beyond this one's, at
+    most two. On two cores parsing in this process measured faster (sending parsed blocks between processes
+    costs more CPU than the overlap wins back there; ``docs/trends.md``)."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(2, cores - 1)
 
 
 def replay_file(
