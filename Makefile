@@ -42,6 +42,7 @@ services-down:
 
 lint: install
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -122,3 +122,13 @@ def test_installed_freshrank_script(env: dict[str, str], small_catalog_file: Pat
         [str(FRESHRANK), "search", "--help"], capture_output=True, text=True, timeout=300
     )
     assert "--trend" in help_text.stdout and "--genre" in help_text.stdout
+
+
+def test_module_entry_point_lists_every_stage() -> None:
+    """`python -m freshrank.cli` works like the `freshrank` script (no circular import of the stages)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "freshrank.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for command in ("load", "refresh", "search", "trends", "train", "models", "evaluate", "monitor"):
+        assert command in done.stdout

@@ -9,12 +9,9 @@ import sys
 import typer
 
 from freshrank.console import err, setup_logging
+from freshrank.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 
-# Exit codes that scripts can rely on.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3  # a server or backend could not be reached
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "app", "main"]
 
 STAGES = ("catalog", "trends", "classify", "train", "search", "evaluate", "serve", "monitor")
 # Each module has ``register(app)``; a stage without commands simply has no module.

@@ -116,8 +116,9 @@ def test_unit_scores_keep_the_shortlist_order_without_ties() -> None:
     docs = np.zeros((300, 4), dtype=np.float32)
     first = np.linspace(20, -20, 300).astype(np.float32)  # extreme first-stage scores
     cross = np.random.default_rng(2).normal(size=300).astype(np.float32) * 50
-    out = combine_signals({"cosine": first}, {"cosine": 1.0, "cross": 1000.0}, docs, top_k=50,
-                          cross_fn=lambda rows: cross[rows])
+    out = combine_signals(
+        {"cosine": first}, {"cosine": 1.0, "cross": 1000.0}, docs, top_k=50, cross_fn=lambda rows: cross[rows]
+    )
     assert np.all((out.unit >= 0) & (out.unit <= 1))
     assert len(np.unique(out.unit[:50])) == 50  # no float32 saturation inside the shortlist
     np.testing.assert_array_equal(np.argsort(-out.unit), np.argsort(-out.combined))

@@ -10,7 +10,7 @@ import pytest
 from freshrank.catalog.models import Movie
 from freshrank.classify.embedding import EmbeddingClassifier
 from freshrank.classify.encoder import TorchEncoder, cached_encode
-from freshrank.classify.onnx import OnnxEncoder
+from freshrank.classify.onnx import OnnxEncoder, export_cache_dir
 from freshrank.train.trainer import TrainParams, _save_encoder
 
 
@@ -41,13 +41,28 @@ def test_onnx_fp32_and_int8_match_torch(encoder_dir: Path, tmp_path: Path, small
     assert (fp32 * reference).sum(axis=1).min() > 0.99
     assert (quantized * reference).sum(axis=1).min() > 0.95
     np.testing.assert_allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-4)
-    assert int8.version.startswith("onnx-int8-") and (tmp_path / "onnx").is_dir()
+    assert int8.version.startswith("onnx-int8-") and int8.path.is_relative_to(export_cache_dir())
 
 
-def test_export_is_cached_and_order_independent(encoder_dir: Path, tmp_path: Path) -> None:
+def test_export_fuses_attention(encoder_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    for quantize in (False, True):
+        ops = {
+            n.op_type
+            for n in onnx.load(str(OnnxEncoder(encoder_dir, tmp_path, quantize=quantize).path)).graph.node
+        }
+        assert ops & {"Attention", "QAttention"} and "SkipLayerNormalization" in ops, ops
+
+
+def test_export_is_cached_and_order_independent(
+    encoder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRESHRANK_ONNX_CACHE", str(tmp_path / "exports"))
     first = OnnxEncoder(encoder_dir, cache_dir=tmp_path)
-    again = OnnxEncoder(encoder_dir, cache_dir=tmp_path)
-    assert first.path == again.path
+    again = OnnxEncoder(encoder_dir, cache_dir=tmp_path / "another-state-dir")
+    assert first.path == again.path and first.path.is_relative_to(tmp_path / "exports")
+    assert len(list((tmp_path / "exports").rglob("*.onnx"))) == 1  # one export, shared by both
     forward = first.encode(TEXTS)
     backward = first.encode(TEXTS[::-1])[::-1]
     np.testing.assert_allclose(forward, backward, atol=1e-5)

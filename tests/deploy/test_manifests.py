@@ -41,8 +41,9 @@ def overlay(tools: Path, k8s_tree: Path) -> str:
 
 
 def render(tools: Path, directory: Path) -> str:
-    done = subprocess.run([str(tools / "kustomize"), "build", str(directory)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [str(tools / "kustomize"), "build", str(directory)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -51,9 +52,19 @@ def validate(tools: Path, manifests: str, tmp_path: Path) -> subprocess.Complete
     path = tmp_path / "rendered.yaml"
     path.write_text(manifests, encoding="utf-8")
     return subprocess.run(
-        [str(tools / "kubeconform"), "-strict", "-summary", "-output", "text",
-         "-schema-location", SCHEMA_LOCATION, str(path)],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(tools / "kubeconform"),
+            "-strict",
+            "-summary",
+            "-output",
+            "text",
+            "-schema-location",
+            SCHEMA_LOCATION,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -140,8 +151,17 @@ def test_no_secret_values_are_committed() -> None:
 def test_compose_builds_every_image_from_files_in_the_repo() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert {"opensearch", "redis", "mysql", "kafka", "classifier", "search-api", "trend-job", "producer",
-            "refresh"} <= set(services)
+    assert {
+        "opensearch",
+        "redis",
+        "mysql",
+        "kafka",
+        "classifier",
+        "search-api",
+        "trend-job",
+        "producer",
+        "refresh",
+    } <= set(services)
     for name, service in services.items():
         build = service.get("build")
         if build:

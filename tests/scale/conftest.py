@@ -56,9 +56,21 @@ class RedisServer:
     def start(self) -> None:
         log = (self.directory / "redis.log").open("ab")
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         wait_until(self.ping, 20, f"redis-server on port {self.port}")
 
@@ -104,8 +116,13 @@ class OpenSearchServer:
         return f"127.0.0.1:{self.port}"
 
     def script(self, command: str) -> None:
-        done = subprocess.run(["bash", str(ROOT / "scripts" / "opensearch.sh"), command], env=self.env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "opensearch.sh"), command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"opensearch.sh {command} on port {self.port} failed:\n{done.stderr}"
 
     def pid(self) -> int:

@@ -22,8 +22,13 @@ from freshrank.trends.kafka import produce
 from freshrank.trends.simulate import Scenario, load_texts, post_to_json
 from tests.scale.conftest import SHARED_OPENSEARCH
 
-pytestmark = [pytest.mark.opensearch, pytest.mark.redis, pytest.mark.kafka, pytest.mark.flink,
-              pytest.mark.slow]
+pytestmark = [
+    pytest.mark.opensearch,
+    pytest.mark.redis,
+    pytest.mark.kafka,
+    pytest.mark.flink,
+    pytest.mark.slow,
+]
 
 KAFKA = "127.0.0.1:9092"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -61,16 +66,28 @@ def test_tweets_through_kafka_and_flink_boost_opensearch(
     shared_data: Path, tmp_path: Path, run_id: str, topic: str, backend: OpenSearchBackend
 ) -> None:
     # 15 minutes of replayed tweets; #dinosaurs bursts in the last 2 (the answer is known in advance).
-    scenario = Scenario(seconds=900, background_rate=1.0, popular_rate=0.2, burst_tag="dinosaurs",
-                        burst_at_seconds=780, burst_seconds=120, burst_rate=0.5, users=300)
+    scenario = Scenario(
+        seconds=900,
+        background_rate=1.0,
+        popular_rate=0.2,
+        burst_tag="dinosaurs",
+        burst_at_seconds=780,
+        burst_seconds=120,
+        burst_rate=0.5,
+        users=300,
+    )
     texts = load_texts(shared_data / "tweets" / "tweeteval_hashtag_tweets.jsonl.gz", limit=2000)
     sent = produce((post_to_json(post) for post in scenario.posts(texts)), topic, KAFKA)
     assert sent.sent > 900 and sent.malformed_count == 0
 
     store_url = f"{REDIS}?prefix=freshrank-e2e-{run_id}"
-    settings = Settings(state_dir=tmp_path / "state", search_url=backend.url, trend_store_url=store_url,
-                        trends=TrendSettings(window_seconds=300, slide_seconds=30, top_n=5, min_count=3),
-                        search=SearchSettings(calibration="none"))  # z-scores need more than 8 movies
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        search_url=backend.url,
+        trend_store_url=store_url,
+        trends=TrendSettings(window_seconds=300, slide_seconds=30, top_n=5, min_count=3),
+        search=SearchSettings(calibration="none"),
+    )  # z-scores need more than 8 movies
     store = open_trend_store(store_url)
     try:
         source = KafkaTopic(topic=topic, bootstrap=KAFKA, group_id=f"freshrank-e2e-{run_id}")

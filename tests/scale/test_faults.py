@@ -56,8 +56,9 @@ RAW_SCORES = SearchSettings(calibration="none")
 
 
 def scale_settings(tmp_path: Path, search_url: str, trend_url: str) -> Settings:
-    return Settings(state_dir=tmp_path / "state", search_url=search_url, trend_store_url=trend_url,
-                    search=RAW_SCORES)
+    return Settings(
+        state_dir=tmp_path / "state", search_url=search_url, trend_store_url=trend_url, search=RAW_SCORES
+    )
 
 
 def test_redis_down_search_answers_with_last_known_trends(
@@ -124,10 +125,13 @@ def test_classifier_server_killed_search_uses_stored_scores(
     server = start_server(state, port)
     try:
         wait_ready(f"http://127.0.0.1:{port}", server)
-        settings = Settings(state_dir=tmp_path / "state", search_url=backend.url,
-                            trend_store_url=f"sqlite:///{tmp_path / 'trends.db'}",
-                            classifier={"url": f"http://127.0.0.1:{port}"},  # type: ignore[arg-type]
-                            search=RAW_SCORES)
+        settings = Settings(
+            state_dir=tmp_path / "state",
+            search_url=backend.url,
+            trend_store_url=f"sqlite:///{tmp_path / 'trends.db'}",
+            classifier={"url": f"http://127.0.0.1:{port}"},  # type: ignore[arg-type]
+            search=RAW_SCORES,
+        )
         service = SearchService.from_settings(settings)
         report = service.refresh(["#Christmas"])
         assert report.scored == ["christmas"] and not report.failed
@@ -204,17 +208,30 @@ def test_kafka_stopped_producer_and_job_fail_clearly_search_keeps_trends(
     from tests.scale.conftest import ROOT, freshrank_bin
 
     port = free_port()
-    env = {**os.environ, "SERVICES_DIR": str(tmp_path / "services"), "FRESHRANK_KAFKA_PORT": str(port),
-           "FRESHRANK_KAFKA_CONTROLLER_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "SERVICES_DIR": str(tmp_path / "services"),
+        "FRESHRANK_KAFKA_PORT": str(port),
+        "FRESHRANK_KAFKA_CONTROLLER_PORT": str(free_port()),
+    }
 
     def kafka(command: str) -> None:
-        done = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), command], env=env,
-                              capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert done.returncode == 0, done.stderr
 
     bootstrap = f"127.0.0.1:{port}"
-    posts = [json.dumps({"text": f"post {i} #faulttest", "created_at": 1_800_000_000_000 + i * 1000,
-                         "user": f"u{i % 7}"}) for i in range(50)]
+    posts = [
+        json.dumps(
+            {"text": f"post {i} #faulttest", "created_at": 1_800_000_000_000 + i * 1000, "user": f"u{i % 7}"}
+        )
+        for i in range(50)
+    ]
     trend_url = f"{private_redis.url}?prefix=fault-kafka"
     open_trend_store(trend_url).replace([CHRISTMAS])
     settings = scale_settings(tmp_path, backend.url, trend_url)
@@ -227,8 +244,17 @@ def test_kafka_stopped_producer_and_job_fail_clearly_search_keeps_trends(
 
         with pytest.raises(KafkaUnavailable):
             produce(posts, "fault-posts", bootstrap)
-        command = [freshrank_bin(), "trends", "produce", "-i", "-", "-t", "fault-posts",
-                   "--bootstrap", bootstrap]
+        command = [
+            freshrank_bin(),
+            "trends",
+            "produce",
+            "-i",
+            "-",
+            "-t",
+            "fault-posts",
+            "--bootstrap",
+            bootstrap,
+        ]
         cli = subprocess.run(command, input="\n".join(posts), capture_output=True, text=True, timeout=120)
         assert cli.returncode == 3 and "Kafka unavailable" in cli.stderr  # EXIT_UNAVAILABLE, one clear line
         with pytest.raises(FlinkUnavailable):

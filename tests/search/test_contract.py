@@ -190,8 +190,19 @@ def test_scored_labels_are_per_model_version(indexed: SearchBackend) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['title:(christmas OR', '"unbalanced', "chris*", "NEAR(boy train)", "-christmas", "AND OR NOT",
-     "'; DROP TABLE movies; --", "\\", '{"query": {"match_all": {}}}', "a^10 b~2 [1 TO 5]", "/regex.*/"],
+    [
+        "title:(christmas OR",
+        '"unbalanced',
+        "chris*",
+        "NEAR(boy train)",
+        "-christmas",
+        "AND OR NOT",
+        "'; DROP TABLE movies; --",
+        "\\",
+        '{"query": {"match_all": {}}}',
+        "a^10 b~2 [1 TO 5]",
+        "/regex.*/",
+    ],
 )
 def test_user_query_syntax_is_plain_words(read_only: SearchBackend, text: str) -> None:
     page = read_only.search(SearchRequest(text=text))
@@ -235,7 +246,9 @@ def test_opensearch_publishes_a_label_only_after_all_its_scores_are_written(
     assert backend.scored_labels(VERSION) == {"storm"}
     page = backend.search(SearchRequest(labels=("storm", "calm"), model_version=VERSION, limit=2))
     assert [(hit.id, hit.trend_scores) for hit in page.hits] == [
-        (3, {"storm": pytest.approx(0.7), "calm": 0.0}), (1, {"storm": 0.0, "calm": 0.0})]
+        (3, {"storm": pytest.approx(0.7), "calm": 0.0}),
+        (1, {"storm": 0.0, "calm": 0.0}),
+    ]
 
 
 def test_opensearch_url_is_validated() -> None:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def tiny_params(data_dir: Path) -> dict[str, object]:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["dir"] = str(data_dir)
-    params["prepare"].update(max_pairs=48, dev_pairs=24)
+    params["prepare"].update(max_pairs=48, catalog_pairs=16, dev_pairs=24)
     params["train"].update(model_type="bi-encoder", encoder_layers=1, head_epochs=2, dev_pairs=24)
     return dict(params)
 

@@ -84,14 +84,25 @@ def test_top_of_an_empty_store(env: dict[str, str]) -> None:
 def test_acceptance_burst_first_always_popular_below(tmp_path: Path, shared_data: Path) -> None:
     """Steady background from the shared tweets + always-popular #love + #christmas bursting at 1 h 50."""
     texts = load_texts(shared_data / "tweets" / "tweeteval_hashtag_tweets.jsonl.gz", limit=20_000)
-    scenario = Scenario(background_rate=1.5, popular_tag="love", popular_rate=0.5, burst_tag="christmas",
-                        burst_at_seconds=6600, burst_seconds=300, burst_rate=0.3)
+    scenario = Scenario(
+        background_rate=1.5,
+        popular_tag="love",
+        popular_rate=0.5,
+        burst_tag="christmas",
+        burst_at_seconds=6600,
+        burst_seconds=300,
+        burst_rate=0.3,
+    )
     path = tmp_path / "scenario.jsonl"
     write_jsonl(scenario.posts(texts), path)
     env = {**os.environ, "FRESHRANK_STATE_DIR": str(tmp_path / "state"), "FRESHRANK_TRENDS__TOP_N": "1000"}
     done = subprocess.run(
         [str(Path(sys.executable).parent / "freshrank"), "trends", "replay", "--input", str(path), "--json"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     trends = json.loads(done.stdout)  # exactly one JSON document on stdout
@@ -146,10 +157,24 @@ def test_stream_bluesky_writes_the_store_and_saves_the_cursor(
     monkeypatch.setenv("FRESHRANK_TRENDS__ALLOWED_LATENESS_SECONDS", "0")
     base_us = T0_MS * 1000
     events = [
-        json.dumps({"did": f"did:plc:{i % 3}", "time_us": base_us + i * 1_000_000, "kind": "commit",
-                    "commit": {"operation": "create", "collection": "app.bsky.feed.post", "rkey": "k",
-                               "record": {"text": "#SharkWeek", "facets": [{"features": [
-                                   {"$type": "app.bsky.richtext.facet#tag", "tag": "SharkWeek"}]}]}}})
+        json.dumps(
+            {
+                "did": f"did:plc:{i % 3}",
+                "time_us": base_us + i * 1_000_000,
+                "kind": "commit",
+                "commit": {
+                    "operation": "create",
+                    "collection": "app.bsky.feed.post",
+                    "rkey": "k",
+                    "record": {
+                        "text": "#SharkWeek",
+                        "facets": [
+                            {"features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "SharkWeek"}]}
+                        ],
+                    },
+                },
+            }
+        )
         for i in range(12)
     ]
     seen: list[str] = []
@@ -174,8 +199,10 @@ def test_stream_bluesky_writes_the_store_and_saves_the_cursor(
 
 
 def test_stream_from_stdin(env: dict[str, str]) -> None:
-    lines = "".join(json.dumps({"text": "#Live now", "created_at": T0_MS + i * 1000, "user": f"u{i}"}) + "\n"
-                    for i in range(8))
+    lines = "".join(
+        json.dumps({"text": "#Live now", "created_at": T0_MS + i * 1000, "user": f"u{i}"}) + "\n"
+        for i in range(8)
+    )
     args = ["trends", "stream", "--source", "stdin", "--json"]
     result = CliRunner().invoke(app, args, input=lines + "oops\n")
     assert result.exit_code == 0, result.output

@@ -18,8 +18,10 @@ from freshrank.trends.extract import MAX_TAG_CHARS, extract_hashtags
         ("decomposed #e\u0301te\u0301", ["e\u0301te\u0301"]),
         ("full-width ＃全角 sign", ["全角"]),
         ("We're #1 and #2024 but #2024goals", ["2024goals"]),
-        ("end of sentence #tag. #next, #more! #why? #quote\" (#paren) #dots…", ["tag", "next", "more", "why",
-                                                                                "quote", "paren", "dots"]),
+        (
+            'end of sentence #tag. #next, #more! #why? #quote" (#paren) #dots…',
+            ["tag", "next", "more", "why", "quote", "paren", "dots"],
+        ),
         ("#tag's own", ["tag"]),
         ("#snake_case_tag and #_lead", ["snake_case_tag", "_lead"]),
         ("emoji #love❤️ #️⃣ #fire🔥", ["love", "fire"]),

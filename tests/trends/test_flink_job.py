@@ -28,8 +28,16 @@ from freshrank.trends.stores.redis import RedisTrendStore
 pytestmark = [pytest.mark.flink, pytest.mark.redis]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-TEST_TRENDS = TrendSettings(window_seconds=120, slide_seconds=10, allowed_lateness_seconds=60, top_n=10,
-                            min_count=3, min_authors=2, block_list=["#Spam"], ttl_seconds=600)
+TEST_TRENDS = TrendSettings(
+    window_seconds=120,
+    slide_seconds=10,
+    allowed_lateness_seconds=60,
+    top_n=10,
+    min_count=3,
+    min_authors=2,
+    block_list=["#Spam"],
+    ttl_seconds=600,
+)
 START = datetime(2026, 12, 24, 8, 0, tzinfo=UTC)
 BURST = "SharkWeek"
 
@@ -52,6 +60,7 @@ def generate_posts(seconds: int = 900, seed: int = 3) -> Iterator[str]:
     """JSONL lines: background tags, #love all along, #SharkWeek bursting in the last 100 seconds."""
     rng = random.Random(seed)
     events: list[tuple[datetime, str, str | None]] = []
+
     def at(second: float) -> datetime:
         return START + timedelta(seconds=second + rng.random())
 

@@ -98,13 +98,16 @@ def test_window_collector_reports_the_window_at_the_last_post_not_the_trailing_o
 def test_top_row_becomes_a_trend_with_a_label() -> None:
     trend = TopRow(0, "sharkweek", "SharkWeek", 7, 2, 4, 7, 1.5, 1).to_trend()
     assert (trend.hashtag, trend.label, trend.count, trend.baseline, trend.authors) == (
-        "#SharkWeek", "shark week", 7, 2.0, 4)
+        "#SharkWeek",
+        "shark week",
+        7,
+        2.0,
+        4,
+    )
     assert TopRow(0, "x", "x", 7, 2, 0, 0, 1.5, 1).to_trend().authors is None  # source without authors
 
 
-def test_a_missing_flink_virtualenv_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_missing_flink_virtualenv_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRESHRANK_FLINK_VENV", str(tmp_path / "nowhere"))
     posts = tmp_path / "posts.jsonl"
     posts.write_text("")

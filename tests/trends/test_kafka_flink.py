@@ -46,8 +46,18 @@ def topic() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def produced(posts_file: Path, topic: str) -> dict[str, object]:
     result = CliRunner().invoke(
-        app, ["trends", "produce", "--input", str(posts_file), "--topic", topic, "--bootstrap", BOOTSTRAP,
-              "--json"],
+        app,
+        [
+            "trends",
+            "produce",
+            "--input",
+            str(posts_file),
+            "--topic",
+            topic,
+            "--bootstrap",
+            BOOTSTRAP,
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     report: dict[str, object] = json.loads(result.stdout)
@@ -71,7 +81,10 @@ def test_produce_sends_every_well_formed_line(produced: dict[str, object], posts
 
 
 def test_flink_job_reads_the_topic_and_writes_the_burst_to_redis(
-    produced: dict[str, object], topic: str, redis_store: RedisTrendStore, posts_file: Path,
+    produced: dict[str, object],
+    topic: str,
+    redis_store: RedisTrendStore,
+    posts_file: Path,
     tmp_path: Path,
 ) -> None:
     settings = Settings(state_dir=tmp_path / "state", trends=TEST_TRENDS)

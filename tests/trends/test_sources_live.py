@@ -35,6 +35,7 @@ async def take(source: ReconnectingSource, n: int, timeout: float = 20.0) -> lis
 
 # ---- a tiny HTTP/1.1 server: one handler per connection, in order --------------------------------------
 
+
 @dataclass
 class Request:
     path: str
@@ -79,8 +80,9 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}"
 
 
-async def respond(writer: asyncio.StreamWriter, status: str, content_type: str, chunks: list[str],
-                  pause: float = 0.0) -> None:
+async def respond(
+    writer: asyncio.StreamWriter, status: str, content_type: str, chunks: list[str], pause: float = 0.0
+) -> None:
     """Headers with Connection: close, then the body piece by piece (a stream that ends = a disconnect)."""
     writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n".encode())
     for chunk in chunks:
@@ -91,17 +93,49 @@ async def respond(writer: asyncio.StreamWriter, status: str, content_type: str, 
 
 # ---- Bluesky Jetstream ---------------------------------------------------------------------------------
 
-def jetstream_event(time_us: int, text: str, tags: list[str], collection: str = "app.bsky.feed.post",
-                    operation: str = "create") -> str:
-    facets = [{"index": {"byteStart": 0, "byteEnd": 1},
-               "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}]} for tag in tags]
-    facets.append({"index": {"byteStart": 0, "byteEnd": 1},
-                   "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://x.org/#frag"}]})
-    record = {"$type": collection, "text": text, "createdAt": "2030-01-01T00:00:00Z", "langs": ["en"],
-              "facets": facets}
-    return json.dumps({"did": f"did:plc:user{time_us % 7}", "time_us": time_us, "kind": "commit",
-                       "commit": {"rev": "r", "operation": operation, "collection": collection, "rkey": "k",
-                                  "record": record, "cid": "c"}})
+
+def jetstream_event(
+    time_us: int,
+    text: str,
+    tags: list[str],
+    collection: str = "app.bsky.feed.post",
+    operation: str = "create",
+) -> str:
+    facets = [
+        {
+            "index": {"byteStart": 0, "byteEnd": 1},
+            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}],
+        }
+        for tag in tags
+    ]
+    facets.append(
+        {
+            "index": {"byteStart": 0, "byteEnd": 1},
+            "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://x.org/#frag"}],
+        }
+    )
+    record = {
+        "$type": collection,
+        "text": text,
+        "createdAt": "2030-01-01T00:00:00Z",
+        "langs": ["en"],
+        "facets": facets,
+    }
+    return json.dumps(
+        {
+            "did": f"did:plc:user{time_us % 7}",
+            "time_us": time_us,
+            "kind": "commit",
+            "commit": {
+                "rev": "r",
+                "operation": operation,
+                "collection": collection,
+                "rkey": "k",
+                "record": record,
+                "cid": "c",
+            },
+        }
+    )
 
 
 def test_bluesky_facets_disconnect_and_cursor_resume() -> None:
@@ -148,10 +182,16 @@ def test_bluesky_gives_up_after_max_reconnects() -> None:
 
 # ---- Mastodon ------------------------------------------------------------------------------------------
 
+
 def status(status_id: int, html: str, tags: list[str], acct: str = "alice") -> dict[str, object]:
-    return {"id": str(status_id), "created_at": "2026-12-24T08:00:00.000Z", "content": html,
-            "account": {"id": "1", "acct": acct}, "tags": [{"name": t, "url": "u"} for t in tags],
-            "reblog": None}
+    return {
+        "id": str(status_id),
+        "created_at": "2026-12-24T08:00:00.000Z",
+        "content": html,
+        "account": {"id": "1", "acct": acct},
+        "tags": [{"name": t, "url": "u"} for t in tags],
+        "reblog": None,
+    }
 
 
 def sse(*statuses: dict[str, object]) -> list[str]:
@@ -163,26 +203,40 @@ def sse(*statuses: dict[str, object]) -> list[str]:
 
 
 def test_html_to_text() -> None:
-    html = ('<p>Snow! <a href="https://m.social/tags/christmas" class="mention hashtag">#<span>christmas'
-            '</span></a> &amp; more<br>next</p><p>para</p>')
+    html = (
+        '<p>Snow! <a href="https://m.social/tags/christmas" class="mention hashtag">#<span>christmas'
+        "</span></a> &amp; more<br>next</p><p>para</p>"
+    )
     assert html_to_text(html) == "Snow! #christmas & more\nnext\npara"
 
 
 def test_mastodon_sse_disconnect_and_backfill_resume() -> None:
     async def first(request: Request, writer: asyncio.StreamWriter) -> None:
-        await respond(writer, "200 OK", "text/event-stream",
-                      sse(status(10, "<p>hello #Christmas</p>", ["christmas"]),
-                          status(11, "<p>#a</p>", ["a"])))
+        await respond(
+            writer,
+            "200 OK",
+            "text/event-stream",
+            sse(status(10, "<p>hello #Christmas</p>", ["christmas"]), status(11, "<p>#a</p>", ["a"])),
+        )
 
     async def backfill(request: Request, writer: asyncio.StreamWriter) -> None:
-        missed = [status(13, "<p>#missed2</p>", ["missed2"]), status(12, "<p>#missed1</p>", ["missed1"]),
-                  status(11, "<p>#a</p>", ["a"])]
+        missed = [
+            status(13, "<p>#missed2</p>", ["missed2"]),
+            status(12, "<p>#missed1</p>", ["missed1"]),
+            status(11, "<p>#a</p>", ["a"]),
+        ]
         await respond(writer, "200 OK", "application/json", [json.dumps(missed)])
 
     async def second(request: Request, writer: asyncio.StreamWriter) -> None:
-        await respond(writer, "200 OK", "text/event-stream",
-                      sse(status(13, "<p>#missed2</p>", ["missed2"]),
-                          status(14, "<p>no tags field: #FromText</p>", [])), pause=0.01)
+        await respond(
+            writer,
+            "200 OK",
+            "text/event-stream",
+            sse(
+                status(13, "<p>#missed2</p>", ["missed2"]), status(14, "<p>no tags field: #FromText</p>", [])
+            ),
+            pause=0.01,
+        )
         await asyncio.sleep(1)
 
     async def scenario() -> tuple[list[Post], HttpServer, MastodonSource]:
@@ -205,8 +259,15 @@ def test_mastodon_hashtag_timeline_over_websocket() -> None:
 
     async def handler(ws: ServerConnection) -> None:
         seen.append(parse_qs(urlsplit(ws.request.path).query))  # type: ignore[union-attr]
-        await ws.send(json.dumps({"stream": ["hashtag", "sharkweek"], "event": "update",
-                                  "payload": json.dumps(status(1, "<p>#SharkWeek!</p>", ["sharkweek"]))}))
+        await ws.send(
+            json.dumps(
+                {
+                    "stream": ["hashtag", "sharkweek"],
+                    "event": "update",
+                    "payload": json.dumps(status(1, "<p>#SharkWeek!</p>", ["sharkweek"])),
+                }
+            )
+        )
         await ws.send(json.dumps({"stream": ["hashtag"], "event": "delete", "payload": "1"}))
         again = json.dumps(status(2, "<p>#SharkWeek again</p>", ["sharkweek"]))
         await ws.send(json.dumps({"stream": ["hashtag"], "event": "update", "payload": again}))
@@ -215,8 +276,14 @@ def test_mastodon_hashtag_timeline_over_websocket() -> None:
     async def scenario() -> list[Post]:
         async with serve(handler, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]  # type: ignore[index]
-            source = MastodonSource(f"http://127.0.0.1:{port}", timeline="hashtag", tag="#sharkweek",
-                                    token="tok", transport="websocket", backoff=FAST)
+            source = MastodonSource(
+                f"http://127.0.0.1:{port}",
+                timeline="hashtag",
+                tag="#sharkweek",
+                token="tok",
+                transport="websocket",
+                backoff=FAST,
+            )
             return await take(source, 2)
 
     posts = asyncio.run(scenario())
@@ -238,9 +305,15 @@ def test_mastodon_bad_token_is_fatal() -> None:
 
 # ---- X filtered stream ---------------------------------------------------------------------------------
 
+
 def tweet_line(tweet_id: int, text: str, tags: list[str]) -> str:
-    data = {"id": str(tweet_id), "text": text, "created_at": "2026-12-24T08:00:00.000Z", "author_id": "42",
-            "entities": {"hashtags": [{"start": 0, "end": len(t) + 1, "tag": t} for t in tags]}}
+    data = {
+        "id": str(tweet_id),
+        "text": text,
+        "created_at": "2026-12-24T08:00:00.000Z",
+        "author_id": "42",
+        "entities": {"hashtags": [{"start": 0, "end": len(t) + 1, "tag": t} for t in tags]},
+    }
     return json.dumps({"data": data, "matching_rules": [{"id": "1", "tag": "all"}]}) + "\r\n"
 
 
@@ -249,21 +322,37 @@ def test_x_rate_limit_backoff_operational_disconnect_and_backfill() -> None:
         await respond(writer, "429 Too Many Requests", "application/json", ['{"title": "Too Many Requests"}'])
 
     async def first(request: Request, writer: asyncio.StreamWriter) -> None:
-        await respond(writer, "200 OK", "application/json", [
-            "\r\n", tweet_line(1, "#Christmas tree", ["Christmas"]), "\r\n", "not json\r\n",
-            json.dumps({"errors": [{"title": "operational-disconnect"}]}) + "\r\n",
-        ])
+        await respond(
+            writer,
+            "200 OK",
+            "application/json",
+            [
+                "\r\n",
+                tweet_line(1, "#Christmas tree", ["Christmas"]),
+                "\r\n",
+                "not json\r\n",
+                json.dumps({"errors": [{"title": "operational-disconnect"}]}) + "\r\n",
+            ],
+        )
 
     async def resumed(request: Request, writer: asyncio.StreamWriter) -> None:
-        await respond(writer, "200 OK", "application/json",
-                      [tweet_line(1, "#Christmas tree", ["Christmas"]),
-                       tweet_line(2, "no entities #Text", [])])
+        await respond(
+            writer,
+            "200 OK",
+            "application/json",
+            [tweet_line(1, "#Christmas tree", ["Christmas"]), tweet_line(2, "no entities #Text", [])],
+        )
         await asyncio.sleep(1)
 
     async def scenario() -> tuple[list[Post], HttpServer, XSource]:
         async with HttpServer([limited, first, resumed]) as server:
-            source = XSource("bearer-x", url=f"{server.url}/2/tweets/search/stream", backfill_minutes=2,
-                             backoff=FAST, rate_limit_wait=0.2)
+            source = XSource(
+                "bearer-x",
+                url=f"{server.url}/2/tweets/search/stream",
+                backfill_minutes=2,
+                backoff=FAST,
+                rate_limit_wait=0.2,
+            )
             loop = asyncio.get_running_loop()
             start = loop.time()
             posts = await take(source, 2)

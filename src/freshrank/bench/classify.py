@@ -30,8 +30,9 @@ from freshrank.console import err
 
 log = logging.getLogger(__name__)
 
-ENCODE_SUBSET = 2000
-BATCH_SIZE = 64
+ENCODE_SUBSET = 1000
+ENCODE_REPEATS = 3
+TORCH_BATCH = 32  # sentence-transformers' default batch size
 CROSS_DOCS = 48
 CROSS_LABELS = ("family holidays", "space travel", "revenge")
 NEW_LABELS = ("shark week", "time loop", "haunted lighthouse", "robot uprising", "heist gone wrong")
@@ -51,20 +52,29 @@ def _catalogue(settings: Settings) -> list[Movie]:
 
 
 def bench_encode(texts: list[str], settings: Settings) -> dict[str, Any]:
-    """Same texts through PyTorch fp32 (sentence-transformers) and freshrank's ONNX int8 encoder."""
+    """Same texts through PyTorch fp32 (sentence-transformers) and freshrank's ONNX int8 encoder.
+
+    Each side runs ``ENCODE_REPEATS`` times, alternating, and keeps its best time: on a shared box the
+    best run is the one least disturbed by other tenants, for both sides alike.
+    """
     from freshrank.classify.encoder import TorchEncoder
-    from freshrank.classify.onnx import OnnxEncoder
+    from freshrank.classify.onnx import DEFAULT_BATCH, OnnxEncoder
 
     torch_encoder = TorchEncoder()
     onnx_encoder = OnnxEncoder(cache_dir=settings.cache_dir)  # exported once, cached by content
-    warm = texts[:BATCH_SIZE]
-    torch_encoder.encode(warm, batch_size=BATCH_SIZE)
-    onnx_encoder.encode(warm, batch_size=BATCH_SIZE)
-    torch_vectors, torch_s = _timed(torch_encoder.encode, texts, batch_size=BATCH_SIZE)
-    onnx_vectors, onnx_s = _timed(onnx_encoder.encode, texts, batch_size=BATCH_SIZE)
+    torch_encoder.encode(texts[:TORCH_BATCH], batch_size=TORCH_BATCH)
+    onnx_encoder.encode(texts[:TORCH_BATCH])
+    torch_s = onnx_s = float("inf")
+    for _ in range(ENCODE_REPEATS):
+        torch_vectors, seconds = _timed(torch_encoder.encode, texts, batch_size=TORCH_BATCH)
+        torch_s = min(torch_s, seconds)
+        onnx_vectors, seconds = _timed(onnx_encoder.encode, texts)
+        onnx_s = min(onnx_s, seconds)
     agreement = float(np.mean(np.sum(torch_vectors * onnx_vectors, axis=1)))
     return {
         "encode_texts": len(texts),
+        "torch_batch_size": TORCH_BATCH,
+        "onnx_batch_size": DEFAULT_BATCH,
         "torch_fp32_docs_per_s": round(len(texts) / torch_s, 1),
         "onnx_int8_docs_per_s": round(len(texts) / onnx_s, 1),
         "encode_speedup_vs_torch_fp32": round(torch_s / onnx_s, 2),
@@ -124,7 +134,7 @@ def bench_cross(movies: list[Movie], settings: Settings) -> dict[str, Any]:
     template = settings.classifier.template
     docs = [m.document for m in movies[:CROSS_DOCS]]
     pairs = [(doc, template.format(label=label)) for doc in docs for label in CROSS_LABELS]
-    ours = OnnxPairClassifier(cross_dir, settings.cache_dir)
+    ours = OnnxPairClassifier(cross_dir, settings.cache_dir, quantize=False)  # as the product runs it
     ours.logits(pairs[:8])
     _, ours_s = _timed(ours.logits, pairs)
     k = settings.classifier.rerank_top_k

@@ -8,9 +8,9 @@ import typer
 from rich.markup import escape
 
 from freshrank.catalog.loader import CatalogFileError
-from freshrank.cli import EXIT_ERROR, EXIT_USAGE
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json
+from freshrank.exitcodes import EXIT_ERROR, EXIT_USAGE
 
 MAX_ERRORS_SHOWN = 20
 

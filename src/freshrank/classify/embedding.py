@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from freshrank.catalog.models import Movie
-from freshrank.classify.encoder import Encoder, TorchEncoder, cached_encode
+from freshrank.classify.encoder import Encoder, cached_encode
 
 
 class EmbeddingClassifier:
@@ -19,7 +19,7 @@ class EmbeddingClassifier:
     def __init__(
         self, encoder: Encoder | None = None, cache_dir: Path | None = None, template: str = "{label}"
     ) -> None:
-        self.encoder = encoder or TorchEncoder()
+        self.encoder = encoder or _default_encoder(cache_dir)
         self.cache_dir = cache_dir
         self.template = template
         self._docs = np.zeros((0, 0), dtype=np.float32)
@@ -42,6 +42,13 @@ class EmbeddingClassifier:
 
     def predict(self, sequences: Sequence[str], labels: Sequence[str]) -> np.ndarray:
         return _to_unit_interval(self.encoder.encode(sequences) @ self._labels(labels).T)
+
+
+def _default_encoder(cache_dir: Path | None) -> Encoder:
+    """The base encoder on ONNX Runtime int8: the serving path needs no torch once it is exported."""
+    from freshrank.classify.onnx import OnnxEncoder
+
+    return OnnxEncoder(cache_dir=cache_dir)
 
 
 def _to_unit_interval(cosine: np.ndarray) -> np.ndarray:

@@ -45,8 +45,7 @@ class Encoder(Protocol):
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
-        ...
+    ) -> np.ndarray: ...
 
 
 class TorchEncoder:

@@ -1,6 +1,6 @@
 """ONNX Runtime inference (dynamic int8): the fast CPU path for sentence encoders and cross-encoders.
 
-Exports are derived data, cached per model content under ``<cache_dir>/onnx/<digest>-<kind>/``.
+Exports are derived data, cached per model content in a machine-wide cache (``export_cache_dir()``).
 Texts are tokenised by the fast ``tokenizers`` library, sorted by length and padded per batch only.
 """
 
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 MAX_TOKENS = 256
 DEFAULT_THREADS = 2
+DEFAULT_BATCH = 16  # measured: 16 beats 64 by about 10 % with length-sorted batches on 2 cores
+EXPORT_FORMAT = "fused1"  # bump when the export changes, so cached exports are rebuilt
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -38,7 +40,28 @@ def _torch_module(model_dir: Path, head: str) -> Any:
             return out.logits if head == "logits" else out.last_hidden_state
 
     loader = AutoModelForSequenceClassification if head == "logits" else AutoModel
-    return _Wrapped(loader.from_pretrained(str(model_dir)).eval())
+    # Eager attention exports the plain MatMul/Softmax pattern that ORT's transformer optimizer fuses.
+    return _Wrapped(loader.from_pretrained(str(model_dir), attn_implementation="eager").eval())
+
+
+def _fuse(path: Path, model_dir: Path) -> None:
+    """Fuse attention, embedding/skip layer norms and bias-GELU in place (ORT's transformer optimizer).
+
+    Measured on the 2-core bench box: about 1.15x faster than the unfused graph, in fp32 and int8 alike.
+    """
+    import json
+
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = json.loads((model_dir / "config.json").read_text())
+    fused = optimize_model(
+        str(path),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+        opt_level=1,
+    )
+    fused.save_model_to_file(str(path))
 
 
 def export_onnx_file(model_dir: Path, target: Path, *, head: str = "hidden", quantize: bool = True) -> Path:
@@ -62,12 +85,19 @@ def export_onnx_file(model_dir: Path, target: Path, *, head: str = "hidden", qua
             opset_version=17,
             dynamo=False,
         )
+    _fuse(fp32, model_dir)
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's pre-processing hint is noise
         # Unsigned 8-bit weights, one scale per channel: cosine 0.99 to fp32 (signed per-tensor: 0.95).
-        quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QUInt8, per_channel=True)
+        quantize_dynamic(
+            str(fp32),
+            str(target),
+            weight_type=QuantType.QUInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": 1},  # FLOAT, for outputs of the fused contrib ops
+        )
         fp32.unlink()
     return target
 
@@ -126,21 +156,44 @@ class _OnnxModel:
         self.model_dir = Path(model_dir) if model_dir else base_model_path()
         digest = file_digest(self.model_dir)
         kind = "int8" if quantize else "fp32"
-        self.version = f"onnx-{kind}-{digest}"
-        root = (cache_dir or self.model_dir / ".onnx-cache") / "onnx" / f"{digest}-{self.head}-{kind}"
-        self.path = root / "model.onnx"
-        # ``export_onnx`` of a model directory leaves <model>/onnx/<part>.<kind>.onnx beside the part.
-        prebuilt = self.model_dir.parent / "onnx" / f"{self.model_dir.name}.{kind}.onnx"
-        if prebuilt.exists():
-            self.path = prebuilt
-        elif not self.path.exists():
-            log.info("exporting %s to ONNX (%s)", self.model_dir, kind)
-            tmp = root / f"tmp-{os.getpid()}" / "model.onnx"
-            export_onnx_file(self.model_dir, tmp, head=self.head, quantize=quantize)
-            tmp.replace(self.path)
-            tmp.parent.rmdir()
+        self.version = f"onnx-{kind}-{digest}-{EXPORT_FORMAT}"
+        name = f"{digest}-{self.head}-{kind}-{EXPORT_FORMAT}"
+        self.path = self._find_or_export(name, cache_dir, quantize)
         self.session = _session(self.path, threads or DEFAULT_THREADS)
         self.tokenizer = _tokenizer(self.model_dir, max_tokens)
+
+    def _find_or_export(self, name: str, cache_dir: Path | None, quantize: bool) -> Path:
+        """An existing export, else a new one in the machine-wide export cache (else under ``cache_dir``).
+
+        Exports are content-addressed derived data of the weights, so every state dir on the machine shares
+        one export per (weights, kind, export format), as the Hugging Face cache shares downloads.
+        """
+        kind = "int8" if quantize else "fp32"
+        # ``export_onnx`` of a model directory leaves <model>/onnx/<part>.<kind>.onnx beside the part.
+        prebuilt = self.model_dir.parent / "onnx" / f"{self.model_dir.name}.{kind}.onnx"
+        roots = [export_cache_dir() / name] + ([cache_dir / "onnx" / name] if cache_dir else [])
+        for path in [prebuilt, *(root / "model.onnx" for root in roots)]:
+            if path.exists():
+                return path
+        for root in roots:
+            tmp = root / f"tmp-{os.getpid()}" / "model.onnx"
+            try:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
+            log.info("exporting %s to ONNX (%s) under %s", self.model_dir, kind, root)
+            export_onnx_file(self.model_dir, tmp, head=self.head, quantize=quantize)
+            tmp.replace(root / "model.onnx")
+            tmp.parent.rmdir()
+            return root / "model.onnx"
+        raise OSError(f"no writable place for the ONNX export of {self.model_dir}")
+
+
+def export_cache_dir() -> Path:
+    """``$FRESHRANK_ONNX_CACHE``, else ``$XDG_CACHE_HOME/freshrank/onnx`` (``~/.cache/freshrank/onnx``)."""
+    if os.environ.get("FRESHRANK_ONNX_CACHE"):
+        return Path(os.environ["FRESHRANK_ONNX_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "freshrank" / "onnx"
 
 
 class OnnxEncoder(_OnnxModel):
@@ -152,7 +205,7 @@ class OnnxEncoder(_OnnxModel):
         self.dim = width if isinstance(width, int) else _hidden_size(self.model_dir)
 
     def encode(
-        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+        self, texts: Sequence[str], *, batch_size: int = DEFAULT_BATCH, show_progress: bool = False
     ) -> np.ndarray:
         encodings = self.tokenizer.encode_batch([t or " " for t in texts])
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from freshrank.cli import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json, progress
 from freshrank.evaluate.base import ConflictError, EvaluationRun, Judgment
@@ -20,6 +19,7 @@ from freshrank.evaluate.io import FORMATS, Format, read_judgments, write_judgmen
 from freshrank.evaluate.metrics import Gain, MetricParams
 from freshrank.evaluate.runner import DEFAULT_MIN_JUDGED, EvaluationReport
 from freshrank.evaluate.store import SqlJudgmentStore, StoreUnavailable, open_judgment_store, safe_url
+from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
 
 log = logging.getLogger(__name__)
 judgments_app = typer.Typer(

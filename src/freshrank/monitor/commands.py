@@ -7,9 +7,9 @@ import logging
 import typer
 from rich.markup import escape
 
-from freshrank.cli import EXIT_ERROR, EXIT_UNAVAILABLE
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json
+from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE
 from freshrank.monitor.freshness import EXIT_CODES, Thresholds, decide
 
 log = logging.getLogger(__name__)

@@ -90,9 +90,9 @@ def encoder_embed(classifier: Any) -> Embed:
     """Unit vectors from the classifier's own encoder when it has one, else the base all-MiniLM-L6-v2."""
     encoder = getattr(classifier, "encoder", None)
     if encoder is None or not hasattr(encoder, "encode"):
-        from freshrank.classify.encoder import TorchEncoder
+        from freshrank.classify.onnx import OnnxEncoder
 
-        encoder = TorchEncoder()
+        encoder = OnnxEncoder()
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         return np.asarray(encoder.encode(list(texts)), dtype=np.float32)

@@ -17,7 +17,9 @@ def open_backend(url: str, field_weights: Mapping[str, float] | None = None) -> 
         from freshrank.search.opensearch import OpenSearchBackend
 
         return OpenSearchBackend(url, field_weights=field_weights)
-    raise ValueError(f"unknown search backend URL {url!r}: expected sqlite:///… or opensearch://host:port[/index]")
+    raise ValueError(
+        f"unknown search backend URL {url!r}: expected sqlite:///… or opensearch://host:port[/index]"
+    )
 
 
 __all__ = ["SearchBackend", "SearchHit", "SearchPage", "SearchRequest", "open_backend"]

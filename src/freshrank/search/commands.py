@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from freshrank.cli import EXIT_ERROR, EXIT_UNAVAILABLE
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json, progress
+from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE
 from freshrank.search.base import SearchPage
 from freshrank.search.refresh import RefreshReport
 from freshrank.search.service import SearchService
@@ -60,8 +60,13 @@ def page_to_json(page: SearchPage) -> dict[str, Any]:
     """The ``--json`` shape of issue 2 item 8 (plus the total and any degraded-mode warnings)."""
     return {
         "results": [
-            {"id": h.id, "title": h.title, "text_score": h.text_score, "trend_scores": h.trend_scores,
-             "score": h.score}
+            {
+                "id": h.id,
+                "title": h.title,
+                "text_score": h.text_score,
+                "trend_scores": h.trend_scores,
+                "score": h.score,
+            }
             for h in page.hits
         ],
         "total": page.total,

@@ -156,8 +156,13 @@ class OpenSearchBackend:
             return
         # Every write ends with an explicit refresh, so periodic refreshes (which cut a segment per second
         # during a long bulk update) are not needed for visibility.
-        movie_settings = {"number_of_shards": 1, "number_of_replicas": 0, "analysis": _ANALYSIS,
-                          "max_result_window": MAX_RESULT_WINDOW, "refresh_interval": "30s"}
+        movie_settings = {
+            "number_of_shards": 1,
+            "number_of_replicas": 0,
+            "analysis": _ANALYSIS,
+            "max_result_window": MAX_RESULT_WINDOW,
+            "refresh_interval": "30s",
+        }
         self._create(self.index_name, {"settings": movie_settings, "mappings": _MOVIE_MAPPING})
         registry_settings = {"number_of_shards": 1, "number_of_replicas": 0}
         self._create(self.registry_name, {"settings": registry_settings, "mappings": _REGISTRY_MAPPING})
@@ -185,8 +190,14 @@ class OpenSearchBackend:
         """Add or replace movies (partial updates keep their trend features); returns the count written."""
         self.ensure_indices()
         actions = (
-            {"_op_type": "update", "_index": self.index_name, "_id": str(movie.id),
-             "doc": _movie_doc(movie), "doc_as_upsert": True, "retry_on_conflict": 3}
+            {
+                "_op_type": "update",
+                "_index": self.index_name,
+                "_id": str(movie.id),
+                "doc": _movie_doc(movie),
+                "doc_as_upsert": True,
+                "retry_on_conflict": 3,
+            }
             for movie in movies
         )
         written = self._bulk(actions, what="indexing movies")
@@ -201,18 +212,29 @@ class OpenSearchBackend:
         self.ensure_indices()
         feature = f"{label_key(model_version, label)}_{uuid.uuid4().hex[:8]}"
         actions = (
-            {"_op_type": "update", "_index": self.index_name, "_id": str(movie_id),
-             "doc": {"trend": {feature: value}}, "retry_on_conflict": 3}
+            {
+                "_op_type": "update",
+                "_index": self.index_name,
+                "_id": str(movie_id),
+                "doc": {"trend": {feature: value}},
+                "retry_on_conflict": 3,
+            }
             for movie_id, value in values.items()
             if value >= MIN_FEATURE
         )
         self._bulk(actions, what=f"scores of {label!r}", missing_ok=True)
         self.client.indices.refresh(index=self.index_name)
-        entry = {"model_version": model_version, "label": label, "feature": feature,
-                 "movies": len(values), "scored_at": time.time()}
+        entry = {
+            "model_version": model_version,
+            "label": label,
+            "feature": feature,
+            "movies": len(values),
+            "scored_at": time.time(),
+        }
         try:
-            self.client.index(index=self.registry_name, id=label_key(model_version, label), body=entry,
-                              refresh=True)
+            self.client.index(
+                index=self.registry_name, id=label_key(model_version, label), body=entry, refresh=True
+            )
         except OpenSearchException as exc:
             raise OpenSearchError(f"could not publish the scores of {label!r}: {exc}") from exc
 
@@ -222,8 +244,13 @@ class OpenSearchBackend:
         errors: list[str] = []
         try:
             for ok, item in helpers.streaming_bulk(
-                self.client, actions, chunk_size=BULK_CHUNK, raise_on_error=False, max_retries=3,
-                initial_backoff=1, max_backoff=8,
+                self.client,
+                actions,
+                chunk_size=BULK_CHUNK,
+                raise_on_error=False,
+                max_retries=3,
+                initial_backoff=1,
+                max_backoff=8,
             ):
                 result = next(iter(item.values()))
                 if ok:
@@ -240,8 +267,11 @@ class OpenSearchBackend:
 
     def _registry(self, model_version: str) -> list[dict[str, Any]]:
         self.ensure_indices()
-        body = {"query": {"term": {"model_version": model_version}}, "size": 10_000,
-                "sort": [{"scored_at": "desc"}]}
+        body = {
+            "query": {"term": {"model_version": model_version}},
+            "size": 10_000,
+            "sort": [{"scored_at": "desc"}],
+        }
         response = self._call(self.client.search, index=self.registry_name, body=body)
         return [hit["_source"] for hit in response["hits"]["hits"]]
 
@@ -251,10 +281,15 @@ class OpenSearchBackend:
     def model_versions(self) -> list[str]:
         """Model versions with stored scores, most recently written first."""
         self.ensure_indices()
-        body = {"size": 0, "aggs": {"versions": {
-            "terms": {"field": "model_version", "size": 1000, "order": {"latest": "desc"}},
-            "aggs": {"latest": {"max": {"field": "scored_at"}}},
-        }}}
+        body = {
+            "size": 0,
+            "aggs": {
+                "versions": {
+                    "terms": {"field": "model_version", "size": 1000, "order": {"latest": "desc"}},
+                    "aggs": {"latest": {"max": {"field": "scored_at"}}},
+                }
+            },
+        }
         response = self._call(self.client.search, index=self.registry_name, body=body)
         return [bucket["key"] for bucket in response["aggregations"]["versions"]["buckets"]]
 
@@ -267,8 +302,12 @@ class OpenSearchBackend:
         self.ensure_indices()
         after: list[Any] | None = None
         while True:
-            body: dict[str, Any] = {"size": 1000, "sort": [{"id": "asc"}], "_source": ["movie"],
-                                    "query": {"match_all": {}}}
+            body: dict[str, Any] = {
+                "size": 1000,
+                "sort": [{"id": "asc"}],
+                "_source": ["movie"],
+                "query": {"match_all": {}},
+            }
             if after is not None:
                 body["search_after"] = after
             hits = self._call(self.client.search, index=self.index_name, body=body)["hits"]["hits"]
@@ -307,8 +346,12 @@ class OpenSearchBackend:
             return SearchPage(hits=[], total=0, warnings=warnings)  # no candidate matches the text
         body = self._ranking_body(text_query, max_text, genre_filter, features, request.boost_weight)
         body.update({"from": offset, "size": limit})
-        response = self._call(self.client.search, index=self.index_name, body=body,
-                              params={"include_named_queries_score": "true"})
+        response = self._call(
+            self.client.search,
+            index=self.index_name,
+            body=body,
+            params={"include_named_queries_score": "true"},
+        )
         hits = [self._hit(hit, labels, features, max_text) for hit in response["hits"]["hits"]]
         return SearchPage(hits=hits, total=int(response["hits"]["total"]["value"]), warnings=warnings)
 
@@ -327,13 +370,23 @@ class OpenSearchBackend:
         weights = self.field_weights
         fields = [f"{name}^{weights[name]}" for name in TEXT_FIELDS if weights[name] > 0]
         # multi_match takes plain text (never query syntax); most_fields sums the weighted field scores.
-        return {"multi_match": {"query": " ".join(terms), "fields": fields, "type": "most_fields",
-                                "operator": "or"}}
+        return {
+            "multi_match": {
+                "query": " ".join(terms),
+                "fields": fields,
+                "type": "most_fields",
+                "operator": "or",
+            }
+        }
 
     def _max_text_score(self, text_query: dict[str, Any], genre_filter: list[dict[str, Any]]) -> float:
         """The best text score among the candidates: the normaliser that puts text_score in [0, 1]."""
-        body = {"size": 1, "_source": False, "track_total_hits": False,
-                "query": {"bool": {"must": [text_query], "filter": genre_filter}}}
+        body = {
+            "size": 1,
+            "_source": False,
+            "track_total_hits": False,
+            "query": {"bool": {"must": [text_query], "filter": genre_filter}},
+        }
         hits = self._call(self.client.search, index=self.index_name, body=body)["hits"]["hits"]
         return float(hits[0]["_score"]) if hits else 0.0
 
@@ -345,18 +398,26 @@ class OpenSearchBackend:
         features: Mapping[str, str],
         weight: float,
     ) -> dict[str, Any]:
-        boosts = [
-            {"rank_feature": {"field": f"trend.{feature}", "linear": {}, "boost": float(weight)}}
-            for feature in features.values()
-        ] if weight > 0 else []
+        boosts = (
+            [
+                {"rank_feature": {"field": f"trend.{feature}", "linear": {}, "boost": float(weight)}}
+                for feature in features.values()
+            ]
+            if weight > 0
+            else []
+        )
         must: list[dict[str, Any]] = []
         if text_query is not None and max_text > 0:
             must.append({"bool": {"must": [text_query], "boost": 1.0 / max_text, "_name": "text"}})
         # Without a scoring clause the filter must match everything, or the boosts would become required.
         filters = genre_filter or ([] if must else [{"match_all": {}}])
         query = {"bool": {"must": must, "filter": filters, "should": boosts, "minimum_should_match": 0}}
-        return {"query": query, "sort": [{"_score": "desc"}, {"id": "asc"}], "track_total_hits": True,
-                "_source": ["movie", "trend"]}
+        return {
+            "query": query,
+            "sort": [{"_score": "desc"}, {"id": "asc"}],
+            "track_total_hits": True,
+            "_source": ["movie", "trend"],
+        }
 
     @staticmethod
     def _hit(
@@ -365,8 +426,9 @@ class OpenSearchBackend:
         source = hit["_source"]
         movie = Movie.model_validate(source["movie"])
         stored = source.get("trend") or {}
-        trend_scores = {label: float(stored.get(features[label], 0.0)) if label in features else 0.0
-                        for label in labels}
+        trend_scores = {
+            label: float(stored.get(features[label], 0.0)) if label in features else 0.0 for label in labels
+        }
         text_score = float((hit.get("matched_queries") or {}).get("text", 0.0)) if max_text > 0 else 0.0
         return SearchHit(
             id=movie.id,

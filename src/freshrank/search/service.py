@@ -170,8 +170,9 @@ class SearchService:
         missing = [label for label in labels if label not in self.backend.scored_labels(version)]
         if missing:
             report = self._refresh_labels(classifier, missing)
-            warnings.extend(f"could not score {_shorten(label)!r}: {why}"
-                            for label, why in report.failed.items())
+            warnings.extend(
+                f"could not score {_shorten(label)!r}: {why}" for label, why in report.failed.items()
+            )
         return version
 
     def _stored_version(self, labels: Sequence[str], warnings: list[str]) -> str:
@@ -308,13 +309,23 @@ def _load_classifier(settings: Settings) -> Classifier:
 
 
 def _trend_row(trend: Trend) -> dict[str, Any]:
-    return {"hashtag": trend.hashtag, "label": trend.label, "score": trend.score, "count": trend.count,
-            "baseline": trend.baseline}
+    return {
+        "hashtag": trend.hashtag,
+        "label": trend.label,
+        "score": trend.score,
+        "count": trend.count,
+        "baseline": trend.baseline,
+    }
 
 
 def _trend_of(row: dict[str, Any]) -> Trend:
-    return Trend(hashtag=str(row["hashtag"]), label=str(row["label"]), score=float(row["score"]),
-                 count=int(row["count"]), baseline=float(row["baseline"]))
+    return Trend(
+        hashtag=str(row["hashtag"]),
+        label=str(row["label"]),
+        score=float(row["score"]),
+        count=int(row["count"]),
+        baseline=float(row["baseline"]),
+    )
 
 
 def _shorten(text: str, limit: int = 80) -> str:

@@ -99,7 +99,7 @@ def sqlite_path(url: str) -> str:
         return ":memory:"
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise SearchError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    return url[len(prefix):]
+    return url[len(prefix) :]
 
 
 class SqliteBackend:

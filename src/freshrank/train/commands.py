@@ -13,9 +13,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from freshrank.cli import EXIT_ERROR, EXIT_USAGE
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json
+from freshrank.exitcodes import EXIT_ERROR, EXIT_USAGE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,8 +71,23 @@ def _metrics_line(metrics: Any) -> str:
 def train_command(
     model_type: str = typer.Option(None, "--model-type", help="bi-encoder | cross-encoder | hybrid."),
     max_pairs: int = typer.Option(None, "--max-pairs", min=1, help="Train on at most this many NLI pairs."),
+    catalog_pairs: int = typer.Option(
+        None, "--catalog-pairs", min=0, help="In-domain (overview, genre) pairs added from the catalogue."
+    ),
     epochs: int = typer.Option(None, "--epochs", min=1, help="Passes over the training pairs."),
     max_steps: int = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimiser steps."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Pairs per optimiser step."),
+    lr: float = typer.Option(None, "--lr", min=0.0, help="Learning rate of the fine-tuned encoder."),
+    template: str = typer.Option(
+        None, "--template", help="NLI hypothesis template with {label}, e.g. 'This movie is about {label}.'"
+    ),
+    cosine_template: str = typer.Option(
+        None, "--cosine-template", help="First-stage (cosine) label text with {label}, e.g. '{label} movie'."
+    ),
+    rerank_top_k: int = typer.Option(
+        None, "--rerank-top-k", min=1, help="Candidates per label the cross-encoder re-scores."
+    ),
+    device: str = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: cuda when present)."),
     data: list[str] = typer.Option(
         None,
         "--data",
@@ -87,14 +102,20 @@ def train_command(
 ) -> None:
     """Fine-tune an NLI zero-shot model, evaluate it (dev accuracy, zero-shot nDCG@10) and register it.
 
-    Example: freshrank train --model-type bi-encoder --max-pairs 2000 --epochs 1 --promote
+    Parameters come from params.yaml (sections prepare and train), then from the flags. With --data, the
+    pairs are used as given (e.g. the DVC prepare stage's output); without it, max_pairs NLI pairs are
+    sampled from the shared data and catalog_pairs in-domain pairs are added.
+
+    Example: freshrank train --max-pairs 2000 --catalog-pairs 2000 --epochs 1 --promote
     """
     from freshrank.train.lifecycle import train_and_register, train_params
 
     settings, params = _settings(params_file)
-    overrides = {"model_type": model_type, "max_pairs": max_pairs, "epochs": epochs, "max_steps": max_steps}
-    overrides |= {"data": list(data) if data else None, "base_model": base_model}
-    train = _run(lambda: train_params(params, **overrides))
+    overrides = {"model_type": model_type, "max_pairs": max_pairs, "catalog_pairs": catalog_pairs}
+    overrides |= {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr}
+    overrides |= {"template": template, "cosine_template": cosine_template, "rerank_top_k": rerank_top_k}
+    overrides |= {"device": device, "data": list(data) if data else None, "base_model": base_model}
+    train = _run(lambda: train_params(params, prepared=bool(data), **overrides))
     with err.status(f"training {train.model_type} (progress in the log)"):
         outcome = _run(
             lambda: train_and_register(

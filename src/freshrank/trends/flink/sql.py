@@ -30,7 +30,16 @@ POST_TIME_UDF = "freshrank_post_time"
 POST_TAGS_UDF = "freshrank_post_tags"
 # The columns of every row the job's query returns (UNION ALL of rankings and per-slide post markers).
 RESULT_COLUMNS = (
-    "kind", "window_end_ms", "tag_key", "spelling", "c", "p", "authors", "authored", "score", "rn",
+    "kind",
+    "window_end_ms",
+    "tag_key",
+    "spelling",
+    "c",
+    "p",
+    "authors",
+    "authored",
+    "score",
+    "rn",
     "posts",
 )
 

@@ -27,7 +27,7 @@ def sqlite_path(url: str) -> Path:
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         raise ValueError(f"not a sqlite URL: {url!r} (expected sqlite:///path)")
-    return Path(url[len(prefix):].split("?", 1)[0])
+    return Path(url[len(prefix) :].split("?", 1)[0])
 
 
 class SQLiteTrendStore:

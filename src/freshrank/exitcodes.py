@@ -1,0 +1,6 @@
+"""Exit codes of the ``freshrank`` command line that scripts can rely on."""
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3  # a server or backend could not be reached
