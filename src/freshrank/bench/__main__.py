@@ -16,7 +16,6 @@ from freshrank.console import err, setup_logging
 SECTIONS: dict[str, tuple[str, ...]] = {
     "trends": ("trends", "flink"),
     "classify": ("classify",),
-    "search": ("search",),
 }
 RESULTS = Path("bench-results.json")
 
