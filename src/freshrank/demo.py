@@ -21,7 +21,7 @@ from freshrank.catalog.loader import load_catalog
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json, progress
 from freshrank.search.base import SearchPage
-from freshrank.search.commands import open_service, page_table
+from freshrank.search.commands import open_service, page_table, page_to_json
 from freshrank.search.refresh import RefreshReport
 from freshrank.search.service import SearchService
 from freshrank.trends.base import Trend
@@ -84,8 +84,8 @@ def demo_command(
         "after": [t.to_dict() for t in after],
     }
     result["refresh"] = {"before": refresh_before.to_dict(), "after": refresh_after.to_dict()}
-    result["family_before"] = _hits(family_before)
-    result["family_after"] = _hits(family_after)
+    result["family_before"] = page_to_json(family_before)["results"]
+    result["family_after"] = page_to_json(family_after)["results"]
     if not as_json:
         _show_trends(rows, burst_at)
         _show_refresh("before the burst", refresh_before)
@@ -175,19 +175,6 @@ def _publish_and_refresh(service: SearchService, settings: Settings, trends: lis
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     return report
-
-
-def _hits(page: SearchPage) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": h.id,
-            "title": h.title,
-            "text_score": h.text_score,
-            "trend_scores": h.trend_scores,
-            "score": h.score,
-        }
-        for h in page.hits
-    ]
 
 
 def _show_trends(rows: list[dict[str, Any]], burst_at: datetime) -> None:

@@ -136,6 +136,17 @@ def _mixed_lines(count: int, seed: int = 5) -> list[str]:
     return lines
 
 
+_SETTINGS = TrendSettings(
+    window_seconds=600,
+    slide_seconds=10,
+    allowed_lateness_seconds=30,
+    min_count=2,
+    min_authors=2,
+    max_tags=200,
+    top_n=50,
+)
+
+
 def test_parallel_file_replay_matches_the_sequential_replay(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -145,38 +156,18 @@ def test_parallel_file_replay_matches_the_sequential_replay(
     path = tmp_path / "posts.jsonl"
     last = b'{"text": "#last", "created_at": 1}'  # no final newline
     path.write_bytes("".join(lines).encode("utf-8") + last)
-    settings = TrendSettings(
-        window_seconds=600,
-        slide_seconds=10,
-        allowed_lateness_seconds=30,
-        min_count=2,
-        min_authors=2,
-        max_tags=200,
-        top_n=50,
-    )
-    expected_engine = TrendEngine(settings)
-    with path.open(encoding="utf-8") as fh:  # one post at a time, as a live stream would go
-        expected = replay_lines(expected_engine, fh, on_tick=lambda e: None)
-    expected_engine.finish()
     monkeypatch.setattr(replay, "BLOCK_BYTES", 50_000)  # many blocks, each of whole lines
     for workers in (0, 2):
-        engine = TrendEngine(settings)
-        with path.open("rb") as raw:
-            report = replay.replay_file(engine, raw, workers=workers)
-        engine.finish()
-        assert report == expected
+        report, engine = _replay_both(path, _SETTINGS, workers)
         assert report.malformed_count > 300 and engine.stats.late > 0 and engine.stats.evicted_tags > 0
-        assert engine.stats == expected_engine.stats
-        assert engine.tracked_tags == expected_engine.tracked_tags
-        assert [t.to_dict() for t in engine.top()] == [t.to_dict() for t in expected_engine.top()]
 
 
-def _replay_both(path: Path, settings: TrendSettings, workers: int) -> None:
+def _replay_both(path: Path, settings: TrendSettings, workers: int) -> tuple[ReplayReport, TrendEngine]:
     """``replay_file`` (column-wise blocks where pyarrow reads them) matches the post-by-post replay."""
     from freshrank.trends.sources import replay
 
     expected_engine = TrendEngine(settings)
-    with path.open(encoding="utf-8", errors="replace") as fh:
+    with path.open(encoding="utf-8", errors="replace") as fh:  # one post at a time, as a live stream would go
         expected = replay_lines(expected_engine, fh, on_tick=lambda e: None)
     expected_engine.finish()
     engine = TrendEngine(settings)
@@ -187,6 +178,7 @@ def _replay_both(path: Path, settings: TrendSettings, workers: int) -> None:
     assert engine.stats == expected_engine.stats
     assert engine.tracked_tags == expected_engine.tracked_tags
     assert [t.to_dict() for t in engine.top()] == [t.to_dict() for t in expected_engine.top()]
+    return report, engine
 
 
 def _iso(ms: int) -> str:
@@ -194,17 +186,6 @@ def _iso(ms: int) -> str:
 
     text = datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
-
-
-_SETTINGS = TrendSettings(
-    window_seconds=600,
-    slide_seconds=10,
-    allowed_lateness_seconds=30,
-    min_count=2,
-    min_authors=2,
-    max_tags=200,
-    top_n=50,
-)
 
 
 @pytest.mark.parametrize("times", ["iso", "epoch_ms", "epoch_s", "mixed"])

@@ -157,18 +157,17 @@ class _OnnxModel:
         digest = file_digest(self.model_dir)
         kind = "int8" if quantize else "fp32"
         self.version = f"onnx-{kind}-{digest}-{EXPORT_FORMAT}"
-        name = f"{digest}-{self.head}-{kind}-{EXPORT_FORMAT}"
-        self.path = self._find_or_export(name, cache_dir, quantize)
+        self.path = self._find_or_export(digest, kind, cache_dir)
         self.session = _session(self.path, threads or DEFAULT_THREADS)
         self.tokenizer = _tokenizer(self.model_dir, max_tokens)
 
-    def _find_or_export(self, name: str, cache_dir: Path | None, quantize: bool) -> Path:
+    def _find_or_export(self, digest: str, kind: str, cache_dir: Path | None) -> Path:
         """An existing export, else a new one in the machine-wide export cache (else under ``cache_dir``).
 
         Exports are content-addressed derived data of the weights, so every state dir on the machine shares
         one export per (weights, kind, export format), as the Hugging Face cache shares downloads.
         """
-        kind = "int8" if quantize else "fp32"
+        name = f"{digest}-{self.head}-{kind}-{EXPORT_FORMAT}"
         # ``export_onnx`` of a model directory leaves <model>/onnx/<part>.<kind>.onnx beside the part.
         prebuilt = self.model_dir.parent / "onnx" / f"{self.model_dir.name}.{kind}.onnx"
         roots = [export_cache_dir() / name] + ([cache_dir / "onnx" / name] if cache_dir else [])
@@ -182,7 +181,7 @@ class _OnnxModel:
             except OSError:
                 continue
             log.info("exporting %s to ONNX (%s) under %s", self.model_dir, kind, root)
-            export_onnx_file(self.model_dir, tmp, head=self.head, quantize=quantize)
+            export_onnx_file(self.model_dir, tmp, head=self.head, quantize=kind == "int8")
             tmp.replace(root / "model.onnx")
             tmp.parent.rmdir()
             return root / "model.onnx"
