@@ -2,17 +2,16 @@
 
 The file is generated under a temp dir from the shared tweets (background sampled with replacement over
 4 hours, an always-popular tag, a burst, 100,000 synthetic authors, ISO-8601 times; 1,000,000 posts reuse
-about 78,000 distinct texts, so the per-text hashtag cache hits about 92 %). The embedded replay
-(``replay_file``: worker processes read blocks with pyarrow and extract hashtags, the main process runs the
-windows in file order) runs in a fresh process so its peak RSS is its own. ``embedded_tweets_per_s`` is
-the wall-clock rate of that replay, all processes together (``default_workers()`` parsers: none on a
-2-core box; ``FRESHRANK_BENCH_WORKERS=N`` overrides it, 0 = parse in the main process), printed with the load
-average, since on a shared box the wall clock also measures the other tenants;
-``embedded_cpu_tweets_per_s`` is posts per CPU second of the replay's processes together (main plus
-workers), and ``embedded_main_cpu_tweets_per_s`` per CPU second of the main process alone. The naive
-baseline (re-count a ``collections.Counter`` over every post of the last two windows at each slide) runs on
-a prefix of the same file in the same run, since on the full file it would take hours; the ratio of the
-two rates is printed.
+about 78,000 distinct texts). The embedded replay (``replay_file``: a read-ahead thread reads each block
+with the compiled reader, ``native/``, while the main thread runs the windows in file order) runs in a fresh
+process so its peak RSS is its own. ``embedded_tweets_per_s`` is the wall-clock rate of that replay
+(``FRESHRANK_BENCH_WORKERS=N`` parses in N processes instead), printed with the load average, since on a
+shared box the wall clock also measures the other tenants; ``embedded_cpu_tweets_per_s`` is posts per CPU
+second of the replay (all threads and processes). Two baselines run on the same file in the same run: the
+same replay without the compiled scanner (``python_tweets_per_s``: what an install without Rust gets,
+through pyarrow and the Python extractor), and a naive re-count (a ``collections.Counter`` over every post
+of the last two windows at each slide) on a prefix, since on the full file it would take hours; the ratios
+are printed.
 """
 
 from __future__ import annotations
@@ -56,9 +55,12 @@ import json, os, resource, sys, time
 from freshrank.config import TrendSettings
 from freshrank.trends.engine import TrendEngine
 from freshrank.trends.labels import hashtag_to_label
+from freshrank.trends import spellings
 from freshrank.trends.sources.replay import default_workers, replay_file
 
 hashtag_to_label("#warmup")  # loads wordsegment's dictionary once, outside the timed replay
+if os.environ.get("FRESHRANK_BENCH_PYTHON"):
+    spellings.NATIVE = False
 calibration = time.process_time()
 total = 0
 for i in range(10_000_000):
@@ -77,18 +79,21 @@ print(json.dumps({"posts": report.posts, "seconds": elapsed, "cpu_seconds": cpu,
                   "worker_cpu_seconds": children.ru_utime + children.ru_stime, "workers": workers,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "worker_peak_mb": children.ru_maxrss / 1024,
-                  "calibration": calibration,
+                  "calibration": calibration, "native": spellings.NATIVE,
                   "top": top[0].hashtag if top else None, "tags": engine.tracked_tags}))
 """
 
 
-def run_embedded(path: Path, trends: TrendSettings) -> dict[str, Any]:
-    """Replay ``path`` in a fresh interpreter; its rate and its own peak RSS."""
+def run_embedded(path: Path, trends: TrendSettings, python_only: bool = False) -> dict[str, Any]:
+    """Replay ``path`` in a fresh interpreter; its rate and its own peak RSS (``python_only``: without the
+    compiled scanner)."""
+    env = {**os.environ, "FRESHRANK_BENCH_PYTHON": "1"} if python_only else None
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path), trends.model_dump_json()],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -134,18 +139,26 @@ def run() -> dict[str, object]:
         )
         embedded = run_embedded(path, settings.trends)
         load = os.getloadavg()[0]
+        python = run_embedded(path, settings.trends, python_only=True)
         naive = naive_rate(path, settings.trends)
     posts, cpu = embedded["posts"], embedded["cpu_seconds"] + embedded["worker_cpu_seconds"]
     wall_rate, cpu_rate = posts / embedded["seconds"], posts / cpu
     main_rate = posts / embedded["cpu_seconds"]
     err.print(
-        f"embedded: {posts:,} tweets in {embedded['seconds']:.2f} s wall = {wall_rate:,.0f}/s with "
+        f"embedded: {posts:,} tweets in {embedded['seconds']:.2f} s wall = {wall_rate:,.0f}/s "
+        f"(compiled scanner: {'yes' if embedded['native'] else 'NO: build native/'}) with "
         f"{embedded['workers']} parser process(es) at load average {load:.1f} on {os.cpu_count()} CPUs "
         f"(shared box); {cpu:.2f} CPU s in all = {cpu_rate:,.0f}/CPU s, main process "
         f"{embedded['cpu_seconds']:.2f} CPU s = {main_rate:,.0f}/CPU s; peak RSS "
         f"{embedded['peak_mb']:.0f} MB (workers {embedded['worker_peak_mb']:.0f} MB each at most), top "
         f"{embedded['top']}, {embedded['tags']:,} tags tracked; CPU calibration: 10^7 Python additions "
         f"took {embedded['calibration']:.2f} CPU s (about 0.4 s on an idle modern core)"
+    )
+    python_rate = python["posts"] / python["seconds"]
+    err.print(
+        f"same replay without the compiled scanner (Python extractor + pyarrow): {python['seconds']:.2f} s = "
+        f"{python_rate:,.0f}/s; compiled is {wall_rate / python_rate:.2f}x faster, same top "
+        f"{'yes' if python['top'] == embedded['top'] and python['tags'] == embedded['tags'] else 'NO'}"
     )
     err.print(
         f"naive Counter re-count per slide (first {NAIVE_LINES:,} lines): {naive:,.0f} tweets/CPU s; "
@@ -160,6 +173,9 @@ def run() -> dict[str, object]:
         "calibration_cpu_s": round(embedded["calibration"], 2),
         "embedded_peak_rss_mb": round(embedded["peak_mb"], 1),
         "embedded_worker_peak_rss_mb": round(embedded["worker_peak_mb"], 1),
+        "embedded_native": embedded["native"],
+        "python_tweets_per_s": round(python_rate),
+        "embedded_vs_python": round(wall_rate / python_rate, 2),
         "naive_tweets_per_s": round(naive),
         "embedded_vs_naive": round(cpu_rate / naive, 1),
     }

@@ -67,13 +67,16 @@ from freshrank.config import TrendSettings
 from freshrank.trends.base import Trend
 from freshrank.trends.extract import dedupe_folded, extract_hashtags
 from freshrank.trends.labels import hashtag_to_label
+from freshrank.trends.spellings import Spellings
 from freshrank.trends.windows import Plan, plan_batch
 
 HISTORY_BINS = 24  # sparkline points over the last two windows
 EVICT_FRACTION = 0.1
 FORGET_BATCH = 20_000  # spellings of dropped buckets collected before checking which tags to forget
+COMPACT_MIN = 200_000  # spelling ids handed out before dead ones are worth renumbering away
 VECTOR_MIN = 64  # add_batch calls with at least this many posts take the array path
 _BLOCKED = 0  # the id of blocked spellings: never counted
+_UNTRACKED = -1  # the tag id of a spelling no tag tracks (yet)
 _NO_TIME = -(2**62)
 
 Fold = tuple[np.ndarray, np.ndarray]  # a bucket's (tag ids, counts), blocked spellings left out
@@ -98,6 +101,12 @@ class PlannedPosts(Protocol):
     def authors(self, positions: np.ndarray) -> Iterable[tuple[str, Sequence[str]]]:
         """``(author, hashtags)`` of the posts at ``positions`` (posts that have an author)."""
 
+    def authors_of(
+        self, positions: np.ndarray, spellings: np.ndarray, names: list[str]
+    ) -> Iterable[tuple[str, int]] | None:
+        """``(author, spelling id)`` for the hashtags among ``spellings`` of the posts at ``positions``, or
+        None when the batch's ids are not those of ``names`` (a ``Spellings.names``)."""
+
 
 class _Authors:
     """The ``(user, hashtags)`` of some posts of a planned batch, resolved only when iterated (by ``top``)."""
@@ -109,6 +118,9 @@ class _Authors:
 
     def __iter__(self) -> Iterator[tuple[str, Sequence[str]]]:
         return iter(self.posts.authors(self.positions))
+
+    def of(self, spellings: np.ndarray, names: list[str]) -> Iterable[tuple[str, int]] | None:
+        return self.posts.authors_of(self.positions, spellings, names)
 
 
 @dataclass
@@ -157,8 +169,8 @@ class TrendEngine:
         self._blocked = {_tag_key(tag) for tag in settings.block_list}
         self._max_ms = _NO_TIME
         self._k = _NO_TIME  # current tick, as a bucket index
-        # Per slide bucket: posts per original spelling, and the (user, hashtags) of posts with an author.
-        self._buckets: dict[int, Counter[str]] = {}
+        # Per slide bucket: posts per spelling id, and the (user, hashtags) of posts with an author.
+        self._buckets: dict[int, Counter[int]] = {}
         self._posts: dict[int, list[Iterable[tuple[str, Sequence[str]]]]] = {}  # chunks of (user, tags)
         self._folds: dict[int, Fold] = {}  # bucket -> its fold, dropped when the bucket changes
         self._order: list[int] = []  # bucket indexes, ascending
@@ -168,9 +180,11 @@ class TrendEngine:
         self._free: list[int] = []
         self._cur = np.zeros(1024, dtype=np.int64)  # c per tag id: buckets k-n+1 .. k
         self._prev = np.zeros(1024, dtype=np.int64)  # p per tag id: buckets k-2n+1 .. k-n
-        self._key_of: dict[str, int] = {}  # original spelling -> tag id (or _BLOCKED)
-        self._spellings: dict[str, set[str]] = {}  # key -> its original spellings, in order first tracked
-        self._maybe_gone: set[str] = set()  # spellings of dropped buckets, to check for forgetting
+        self._spell = Spellings()  # original spellings <-> spelling ids
+        self._tag_of = np.full(1024, _UNTRACKED, dtype=np.int64)  # spelling id -> tag id (or _BLOCKED)
+        self._spellings: dict[str, set[int]] = {}  # key -> its spelling ids, keys in order first tracked
+        self._maybe_gone: set[int] = set()  # spelling ids of dropped buckets, to check for forgetting
+        self._compact_at = COMPACT_MIN
         self._forget_k = _NO_TIME  # tick of the last check (at least one check per window)
         self._saw_users = False
 
@@ -207,6 +221,7 @@ class TrendEngine:
             self._add_arrays(np.asarray(times_ms, dtype=np.int64), tag_lists, users)
         elif len(times_ms):
             self._add_each([int(ms) for ms in times_ms], tag_lists, users)
+        self._maybe_compact()
 
     def _add_each(
         self, times_ms: list[int], tag_lists: Sequence[Sequence[str]], users: Sequence[str | None]
@@ -255,19 +270,25 @@ class TrendEngine:
         )
 
     @property
+    def spellings(self) -> Spellings:
+        """The spelling ids of this engine (``add_planned`` counts are in them); replaced when compacted."""
+        return self._spell
+
+    @property
     def windows(self) -> tuple[int, int, int]:
         """``(slide ms, allowed lateness ms, slides per window)``: what ``plan_batch`` needs besides state."""
         return self._slide_ms, self._lateness_ms, self._n
 
     def add_planned(
-        self, times: np.ndarray, plan: Plan, counts: Sequence[Counter[str] | None], posts: PlannedPosts
+        self, times: np.ndarray, plan: Plan, counts: Sequence[Counter[int] | None], posts: PlannedPosts
     ) -> None:
         """``add_batch`` for a batch planned elsewhere (a replay worker) as if it were the first batch.
 
         ``plan`` is ``plan_batch(times, …, times[0], tick of times[0], *self.windows)``, ``counts`` the
-        hashtag counts of each of its runs (None for a run without a bucket) and ``posts`` gives the posts'
-        hashtags and authors when needed. The plan is used as it is when this engine's own ticks for the
-        batch are the same (then runs, late posts and counts are too); otherwise the batch is counted from
+        hashtag counts of each of its runs by id in ``self.spellings`` (None for a run without a bucket)
+        and ``posts`` gives the posts' hashtags and authors when needed. The plan is used as it is when
+        this engine's own ticks for the batch are the same (then runs, late posts and counts are too);
+        otherwise the batch is counted from
         scratch. Either way the result is that of ``add_batch``.
         """
         total = len(times)
@@ -295,6 +316,7 @@ class TrendEngine:
                 assert run_counts is not None
                 chunk = _Authors(posts, run.authors) if len(run.authors) else None
                 self._flush_counts(run.bucket, run_counts, chunk)
+        self._maybe_compact()
 
     def _apply(
         self,
@@ -347,7 +369,7 @@ class TrendEngine:
         self.stats.late += late
         self.stats.tagged_posts += tagged
 
-    def _bucket(self, b: int) -> Counter[str]:
+    def _bucket(self, b: int) -> Counter[int]:
         bucket = self._buckets.get(b)
         if bucket is None:
             bucket = self._buckets[b] = Counter()
@@ -360,16 +382,17 @@ class TrendEngine:
     def _flush(
         self, b: int, tag_lists: Sequence[Sequence[str]], posts: list[tuple[str, Sequence[str]]]
     ) -> None:
-        self._bucket(b).update(chain.from_iterable(tag_lists))
+        counts = Counter(self._spell.intern(chain.from_iterable(tag_lists)).tolist())
+        self._bucket(b).update(counts)
         if posts:
             self._saw_users = True
             self._posts[b].append(posts)
         if b <= self._k:  # out of order but inside the current window: count it in c right away
-            ids, counts = self._fold(Counter(chain.from_iterable(tag_lists)))
-            np.add.at(self._cur, ids, counts)
+            ids, values = self._fold(counts)
+            np.add.at(self._cur, ids, values)
 
     def _flush_counts(
-        self, b: int, counts: Counter[str], posts: Iterable[tuple[str, Sequence[str]]] | None
+        self, b: int, counts: Counter[int], posts: Iterable[tuple[str, Sequence[str]]] | None
     ) -> None:
         """``_flush`` with the run's hashtags already counted (first spelling first)."""
         self._bucket(b).update(counts)
@@ -436,19 +459,26 @@ class TrendEngine:
 
     # Internals --------------------------------------------------------------------------------------
 
-    def _new_spelling(self, tag: str) -> int:
-        """Track a spelling: its tag id (a new id for a new key), or _BLOCKED."""
-        key = _tag_key(tag)
-        if not key or key in self._blocked:
-            self._key_of[tag] = _BLOCKED
-            return _BLOCKED
-        tag_id = self._ids.get(key)
-        if tag_id is None:
-            tag_id = self._new_id(key)
-            self._spellings[key] = set()
-        self._spellings[key].add(tag)
-        self._key_of[tag] = tag_id
-        return tag_id
+    def _track(self, spellings: np.ndarray) -> np.ndarray:
+        """Track new spelling ids, in order: their tag ids (a new id for a new key), or _BLOCKED."""
+        names = [self._spell.names[s] for s in spellings.tolist()]
+        folded = "\0".join(names).casefold().split("\0")  # one call, not one per spelling
+        if len(folded) != len(names):  # a NUL inside a spelling
+            folded = [name.casefold() for name in names]
+        ids = []
+        for spelling, key in zip(spellings.tolist(), folded, strict=True):
+            key = key.lstrip("#＃")
+            if not key or key in self._blocked:
+                ids.append(_BLOCKED)
+                continue
+            tag_id = self._ids.get(key)
+            if tag_id is None:
+                tag_id = self._new_id(key)
+                self._spellings[key] = set()
+            self._spellings[key].add(spelling)
+            ids.append(tag_id)
+        self._tag_of[spellings] = ids
+        return np.array(ids, dtype=np.int64)
 
     def _new_id(self, key: str) -> int:
         if self._free:
@@ -464,19 +494,54 @@ class TrendEngine:
         self._ids[key] = tag_id
         return tag_id
 
-    def _fold(self, counts: Counter[str]) -> Fold:
+    def _fold(self, counts: Counter[int]) -> Fold:
         """``(tag ids, counts)`` of a bucket's spellings; new spellings are tracked, in bucket order."""
-        ids = np.fromiter(map(self._key_of.get, counts, repeat(-1)), dtype=np.intp, count=len(counts))
-        new = np.flatnonzero(ids < 0).tolist()
-        if new:
-            tags = list(counts)
-            for i in new:
-                ids[i] = self._new_spelling(tags[i])
+        spellings = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        ids = self._tags_of(spellings)
+        new = np.flatnonzero(ids == _UNTRACKED)
+        if len(new):
+            ids[new] = self._track(spellings[new])
         values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
         if not ids.all():  # blocked spellings count nothing
             keep = ids != _BLOCKED
             ids, values = ids[keep], values[keep]
         return ids, values
+
+    def _tags_of(self, spellings: np.ndarray) -> np.ndarray:
+        """The tag ids of spelling ids (a copy): _UNTRACKED, _BLOCKED or a tag's id."""
+        if len(self._tag_of) < len(self._spell):
+            grow = max(len(self._spell), 2 * len(self._tag_of)) - len(self._tag_of)
+            self._tag_of = np.concatenate([self._tag_of, np.full(grow, _UNTRACKED, dtype=np.int64)])
+        return self._tag_of[spellings]
+
+    @staticmethod
+    def _spelling_counts(bucket: Counter[int]) -> tuple[np.ndarray, np.ndarray]:
+        size = len(bucket)
+        spellings = np.fromiter(bucket.keys(), dtype=np.intp, count=size)
+        return spellings, np.fromiter(bucket.values(), dtype=np.int64, count=size)
+
+    def _maybe_compact(self) -> None:
+        """Renumber the spellings still in use when dead ones pile up (memory stays bounded on endless
+        streams); only between batches, since a planned batch's counts use the ids of its time."""
+        if len(self._spell) < self._compact_at:
+            return
+        live = set(chain.from_iterable(self._buckets.values()))
+        live.update(chain.from_iterable(self._spellings.values()))
+        kept = np.array(sorted(live), dtype=np.intp)
+        fresh = Spellings(native=self._spell.native)
+        names = self._spell.names
+        fresh.intern(names[i] for i in kept.tolist())
+        remap = np.full(len(self._spell), _UNTRACKED, dtype=np.int64)
+        remap[kept] = np.arange(len(kept))
+        self._tag_of = self._tags_of(kept)
+        self._buckets = {
+            b: Counter(dict(zip(remap[list(bucket)].tolist(), bucket.values(), strict=True)))
+            for b, bucket in self._buckets.items()
+        }
+        self._spellings = {key: set(remap[list(ids)].tolist()) for key, ids in self._spellings.items()}
+        self._maybe_gone = {int(remap[s]) for s in self._maybe_gone if s in live}
+        self._spell = fresh
+        self._compact_at = max(COMPACT_MIN, 2 * len(fresh))
 
     def _bucket_fold(self, b: int) -> Fold:
         fold = self._folds.get(b)
@@ -523,15 +588,14 @@ class TrendEngine:
 
     def _forget_gone(self) -> None:
         """Forget tags none of whose spellings is counted any more (checked in batches, not every tick)."""
-        ids = set(map(self._key_of.get, self._maybe_gone))
+        gone = np.fromiter(self._maybe_gone, dtype=np.intp, count=len(self._maybe_gone))
         self._maybe_gone = set()
-        ids.discard(None)
-        ids.discard(_BLOCKED)
-        if not ids:
+        candidates = np.unique(self._tags_of(gone))
+        candidates = candidates[candidates > _BLOCKED]
+        if not len(candidates):
             return
-        candidates = np.fromiter(ids, dtype=np.intp, count=len(ids))
         candidates = candidates[(self._cur[candidates] == 0) & (self._prev[candidates] == 0)]
-        pending: set[str] = set()
+        pending: set[int] = set()
         for b in self._order[bisect.bisect_right(self._order, self._k) :]:
             pending.update(self._buckets[b])
         for tag_id in candidates.tolist():
@@ -541,7 +605,7 @@ class TrendEngine:
 
     def _forget(self, key: str) -> None:
         for spelling in self._spellings.pop(key, ()):
-            self._key_of.pop(spelling, None)
+            self._tag_of[spelling] = _UNTRACKED
         tag_id = self._ids.pop(key, None)
         if tag_id is not None:
             self._cur[tag_id] = self._prev[tag_id] = 0
@@ -555,16 +619,16 @@ class TrendEngine:
         keys = list(self._spellings)
         ids = np.fromiter(map(self._ids.__getitem__, keys), dtype=np.intp, count=len(keys))
         activity = self._cur + self._prev
-        key_of = self._key_of
         for b in self._order[bisect.bisect_right(self._order, self._k) :]:
-            for tag, count in self._buckets[b].items():
-                activity[key_of.get(tag, _BLOCKED)] += count
+            spellings, counts = self._spelling_counts(self._buckets[b])
+            np.add.at(activity, np.maximum(self._tags_of(spellings), _BLOCKED), counts)
         # ties: the key tracked first goes first (a stable sort in tracking order)
         victims = {keys[i] for i in np.argsort(activity[ids], kind="stable")[:victims_n].tolist()}
-        victim_ids = {self._ids[key] for key in victims}
+        victim_ids = np.fromiter((self._ids[key] for key in victims), dtype=np.int64, count=len(victims))
         for bucket in self._buckets.values():
-            for tag in [tag for tag in bucket if key_of.get(tag) in victim_ids]:
-                del bucket[tag]
+            spellings, _ = self._spelling_counts(bucket)
+            for spelling in spellings[np.isin(self._tags_of(spellings), victim_ids)].tolist():
+                del bucket[spelling]
         self._folds.clear()
         for key in victims:
             self._forget(key)
@@ -575,29 +639,37 @@ class TrendEngine:
         authors: dict[str, set[str]] = {key: set() for key in keys}
         if not keys:
             return authors
-        by_id = {self._ids[key]: authors[key] for key in keys}
-        key_of = self._key_of
+        names = self._spell.names
+        by_id = {s: authors[key] for key in keys for s in self._spellings.get(key, ())}
+        by_spelling = {names[s]: found for s, found in by_id.items()}
+        wanted = np.fromiter(by_id, dtype=np.int64, count=len(by_id))
         lo = bisect.bisect_right(self._order, self._k - self._n)
         hi = bisect.bisect_right(self._order, self._k)
         for b in self._order[lo:hi]:
             for chunk in self._posts[b]:
+                pairs = chunk.of(wanted, names) if isinstance(chunk, _Authors) else None
+                if pairs is not None:  # a planned batch: its ids are ours, so arrays pick the posts
+                    for user, spelling in pairs:
+                        by_id[spelling].add(user)
+                    continue
                 for user, tags in chunk:
                     for tag in tags:
-                        found = by_id.get(key_of.get(tag, _BLOCKED))
+                        found = by_spelling.get(tag)
                         if found is not None:
                             found.add(user)
         return authors
 
     def _display(self, key: str) -> str:
         """The most common spelling over the last two windows (ties: the first in sorted order)."""
-        spellings = sorted(self._spellings.get(key) or [key])
-        if len(spellings) == 1:
-            return spellings[0]
+        names = self._spell.names
+        spellings = sorted(self._spellings.get(key, ()), key=names.__getitem__)
+        if len(spellings) < 2:
+            return names[spellings[0]] if spellings else key
         totals = dict.fromkeys(spellings, 0)
         for bucket in self._buckets.values():
             for spelling in spellings:
                 totals[spelling] += bucket.get(spelling, 0)
-        return max(spellings, key=totals.__getitem__)
+        return names[max(spellings, key=totals.__getitem__)]
 
     def _history(self, key: str) -> tuple[int, ...]:
         k = self._k

@@ -18,17 +18,19 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import regex
 
 MAX_TAG_CHARS = 100
 
 _URL = re.compile(r"(?:\b[a-zA-Z][a-zA-Z0-9+.-]*://|\bwww\.)\S*")
 _ASCII_TAG = re.compile(r"(?<![\w&#@/])#([0-9_]*[A-Za-z][A-Za-z0-9_]*)")
-_UNICODE_TAG = regex.compile(
-    r"(?<![\p{L}\p{M}\p{N}_&#＃@/])[#＃]"
-    r"([\p{N}\p{M}_--\p{VS}]*\p{L}[\p{L}\p{M}\p{N}_\u200c\u200d--\p{VS}]*)",
-    flags=regex.V1,
-)
+# The Unicode pattern's character classes; the compiled scanner (``native/``) reads them as a table.
+_BEFORE = r"[\p{L}\p{M}\p{N}_&#＃@/]"  # a sign right after one of these starts no hashtag
+_PREFIX = r"[\p{N}\p{M}_--\p{VS}]"  # may come before a hashtag's first letter
+_LETTER = r"\p{L}"
+_REST = r"[\p{L}\p{M}\p{N}_\u200c\u200d--\p{VS}]"  # may follow the first letter
+_UNICODE_TAG = regex.compile(rf"(?<!{_BEFORE})[#＃]({_PREFIX}*{_LETTER}{_REST}*)", flags=regex.V1)
 
 
 def _clean(text: str) -> str:
@@ -73,3 +75,30 @@ def extract_hashtags(text: str) -> list[str]:
     if len(text) > MAX_TAG_CHARS:
         tags = [tag for tag in tags if len(tag) <= MAX_TAG_CHARS]
     return tags
+
+
+# Bits per code point for the compiled scanner (keep in step with native/src/lib.rs): the URL pattern's
+# \w and \s (stdlib ``re``), then the hashtag pattern's classes (``regex``).
+CLASS_BITS = (
+    (re.compile(r"\w+"), 1),
+    (re.compile(r"\s+"), 2),
+    (regex.compile(f"{_BEFORE}+", flags=regex.V1), 4),
+    (regex.compile(f"{_PREFIX}+", flags=regex.V1), 8),
+    (regex.compile(f"{_LETTER}+", flags=regex.V1), 16),
+    (regex.compile(f"{_REST}+", flags=regex.V1), 32),
+)
+_table: bytes | None = None
+
+
+def class_table() -> bytes:
+    """One byte of ``CLASS_BITS`` per code point, found by the very patterns this module matches with."""
+    global _table
+    if _table is None:
+        codes = np.arange(0x110000, dtype="<u4")
+        everything = codes.tobytes().decode("utf-32-le", "surrogatepass")
+        table = np.zeros(0x110000, dtype=np.uint8)
+        for pattern, bit in CLASS_BITS:
+            for match in pattern.finditer(everything):
+                table[match.start() : match.end()] |= bit
+        _table = table.tobytes()
+    return _table

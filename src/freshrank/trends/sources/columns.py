@@ -8,116 +8,226 @@ numbers out of range; bad UTF-8 in the columns read is checked here), and where 
 the same values; any block that does not qualify, or that has a bad line, goes to ``jsonl.parse_block`` (line
 by line, exact line numbers for the bad lines). The result is the same posts either way.
 
-A qualifying block is also planned (``windows.plan_batch``) as if it were the engine's first batch, and its
-hashtags are counted per run, so that the main process, which feeds the engine in file order, does no work
-per post unless an earlier block reached a later event time (then ``TrendEngine.add_planned`` counts the
-block from scratch).
+Hashtags come as spelling ids (``spellings.Spellings``; the engine's own when parsed in the engine's
+process) from the compiled scanner, or from the Python extractor for the texts the scanner leaves to it.
+A qualifying block is also planned (``windows.plan_batch``) as if it were the engine's first batch, so that
+the main process, which feeds the engine in file order, does no work per post unless an earlier block
+reached a later event time (then ``TrendEngine.add_planned`` counts the block from scratch); each run's
+hashtags are counted with array operations (``BlockTags.run_counts``).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from freshrank.trends.extract import extract_hashtags
-from freshrank.trends.sources.jsonl import Posts, parse_block
-from freshrank.trends.windows import Plan, plan_batch
+from freshrank.trends.sources.jsonl import Posts, hashtags, parse_block
+from freshrank.trends.spellings import Spellings
+from freshrank.trends.windows import Plan, Run, plan_batch
 
 _SECONDS_BELOW = 100_000_000_000
 _MAX_MS = 2**62
 _MIN_ISO_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z: Python has no year 0
 _ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z$"
-_BLANK_LINE = re.compile(rb"\n[ \t]*\n")
+_CHUNK_BYTES = 1 << 18  # pyarrow parses a block in chunks of this size on all cores
 _SCHEMAS = [
     pa.schema([("text", pa.string()), ("created_at", kind), ("user", pa.string())])
     for kind in (pa.string(), pa.int64())
 ]
 
 
-CACHE_TEXTS = 100_000  # texts whose hashtags are remembered (reposts repeat texts verbatim)
-CACHE_TEXT_CHARS = 1000
-_cache: dict[str, str] = {}
+@dataclass
+class BlockTags:
+    """Each post's hashtags as spelling ids (CSR style): post ``i`` has ``names[j] for j in
+    ids[offsets[i]:offsets[i + 1]]``; ``names`` is the ``Spellings.names`` the ids were made with."""
+
+    offsets: np.ndarray  # int64, one more than the posts
+    ids: np.ndarray  # int64
+    names: list[str]
+
+    def of(self, post: int) -> list[str]:
+        return [self.names[j] for j in self.ids[self.offsets[post] : self.offsets[post + 1]].tolist()]
+
+    def lists(self) -> list[list[str]]:
+        return [self.of(post) for post in range(len(self.offsets) - 1)]
+
+    def run_totals(self, runs: Sequence[Run]) -> RunTotals:
+        """Each run's hashtag counts as arrays, spellings in order of first appearance in the run."""
+        run_of_post = np.full(len(self.offsets) - 1, -1, dtype=np.int64)
+        for number, run in enumerate(runs):
+            if run.posts is not None:
+                run_of_post[run.posts] = number
+        row_run = np.repeat(run_of_post, np.diff(self.offsets))
+        counted = row_run >= 0
+        width = max(len(self.names), 1)
+        keys, first, totals = np.unique(
+            row_run[counted] * width + self.ids[counted], return_index=True, return_counts=True
+        )
+        order = np.argsort(first)  # runs cover posts in order, so this is run by run, each in post order
+        keys, totals = keys[order], totals[order]
+        bounds = np.searchsorted(keys // width, np.arange(len(runs) + 1))
+        return RunTotals(keys % width, totals, bounds)
+
+
+@dataclass
+class RunTotals:
+    """Run ``r`` of a plan counted ``totals[i]`` posts with spelling ``ids[i]`` for ``bounds[r] <= i <
+    bounds[r + 1]``."""
+
+    ids: np.ndarray
+    totals: np.ndarray
+    bounds: np.ndarray
+
+    def counters(self, runs: Sequence[Run]) -> list[Counter[int] | None]:
+        """One ``Counter`` per run, in order of first appearance (None: a run without a bucket)."""
+        ids, totals, bounds = self.ids.tolist(), self.totals.tolist(), self.bounds.tolist()
+        counts: list[Counter[int] | None] = []
+        for number, run in enumerate(runs):
+            lo, hi = bounds[number], bounds[number + 1]
+            counts.append(
+                None if run.bucket is None else Counter(dict(zip(ids[lo:hi], totals[lo:hi], strict=True)))
+            )
+        return counts
 
 
 @dataclass
 class Columns:
-    """The posts of a block as columns, with the block's plan and each run's hashtag counts.
+    """The posts of a block as columns, with the block's plan.
 
-    Hashtags and authors stay in Arrow arrays (cheap to send between processes): each post's hashtags
-    joined by NUL (which no hashtag contains), "" for none; they become Python lists only when the engine
-    asks (``lists``, ``authors``).
+    Hashtags stay in ``BlockTags`` arrays and authors in an Arrow array (cheap to send between processes);
+    they become Python lists only when the engine asks (``lists``, ``authors``).
     """
 
     lines: int
     times: np.ndarray
-    joined: pa.Array
+    tags: BlockTags
     users: pa.Array
     plan: Plan
-    counts: list[Counter[str] | None]
+    totals: RunTotals
     malformed: list[tuple[int, str]] = field(default_factory=list)
     malformed_count: int = 0
 
     def lists(self) -> tuple[list[list[str]], list[str | None]]:
-        return [_split(tags) for tags in self.joined.to_pylist()], self.users.to_pylist()
+        return self.tags.lists(), self.users.to_pylist()
 
     def authors(self, positions: np.ndarray) -> Iterable[tuple[str, Sequence[str]]]:
-        indices = pa.array(positions)
-        tags = map(_split, self.joined.take(indices).to_pylist())
-        return zip(self.users.take(indices).to_pylist(), tags, strict=True)
+        tags = map(self.tags.of, positions.tolist())
+        return zip(self.users.take(pa.array(positions)).to_pylist(), tags, strict=True)
+
+    def authors_of(
+        self, positions: np.ndarray, spellings: np.ndarray, names: list[str]
+    ) -> Iterable[tuple[str, int]] | None:
+        """``(author, spelling id)`` for the hashtags among ``spellings`` of the posts at ``positions``."""
+        if self.tags.names is not names:
+            return None
+        offsets = self.tags.offsets
+        starts, sizes = offsets[positions], np.diff(offsets)[positions]
+        rows = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+        ids = self.tags.ids[rows]
+        hit = np.isin(ids, spellings)
+        posts = np.repeat(positions, sizes)[hit]
+        return zip(self.users.take(pa.array(posts)).to_pylist(), ids[hit].tolist(), strict=True)
+
+    def use(self, spellings: Spellings, renumbering: Renumbering) -> None:
+        """Renumber the hashtags into ``spellings`` (for a block parsed with other ones)."""
+        if self.tags.names is not spellings.names:
+            table = renumbering.table(self.tags.names, spellings)
+            self.tags.ids, self.totals.ids = table[self.tags.ids], table[self.totals.ids]
+            self.tags.names = spellings.names
+
+    def run_counts(self) -> list[Counter[int] | None]:
+        """Each run's spelling-id counts, for ``TrendEngine.add_planned``."""
+        return self.totals.counters(self.plan.runs)
 
 
-def _split(joined: str) -> list[str]:
-    return joined.split("\0") if joined else []
+class Renumbering:
+    """Spelling ids of a parser's ``Spellings`` (given by its ``names``) to those of the engine's, learnt as
+    the parser learns names: a parser that keeps its ``Spellings`` across blocks costs one lookup per new
+    name, not one per name per block."""
+
+    def __init__(self) -> None:
+        self._source: list[str] | None = None
+        self._target: Spellings | None = None
+        self._table = np.zeros(0, dtype=np.int64)
+
+    def table(self, names: list[str], spellings: Spellings) -> np.ndarray:
+        if names is not self._source or spellings is not self._target:
+            self._source, self._target, self._table = names, spellings, np.zeros(0, dtype=np.int64)
+        known, size = len(self._table), len(names)
+        if size > known:
+            self._table = np.concatenate([self._table, spellings.intern(names[known:size])])
+        return self._table
 
 
-def joined_hashtags(text: str) -> str:
-    """``extract_hashtags`` joined by NUL, remembered per text."""
-    tags = _cache.get(text)
-    if tags is None:
-        tags = "\0".join(extract_hashtags(text))
-        if len(text) <= CACHE_TEXT_CHARS:
-            if len(_cache) >= CACHE_TEXTS:
-                _cache.clear()
-            _cache[text] = tags
-    return tags
-
-
-def parse_columns(block: bytes, first_line: int, windows: tuple[int, int, int]) -> Columns | Posts:
-    """The posts of a block of whole lines starting at line ``first_line``; ``windows`` is
-    ``TrendEngine.windows``. ``Columns`` for a block pyarrow reads, else ``parse_block``'s ``Posts``."""
-    read = _read(block)
-    if read is None:
-        return parse_block(block, first_line)
-    table, times = read
-    texts: list[str] = table.column("text").to_pylist()
-    found = list(map(_cache.get, texts))
-    for i in [i for i, tags in enumerate(found) if tags is None]:
-        found[i] = joined_hashtags(texts[i])
-    joined: list[str] = found  # type: ignore[assignment]
+def block_hashtags(texts: pa.StringArray, spellings: Spellings) -> BlockTags:
+    """The hashtags of every text, as ``extract_hashtags`` finds them: by the compiled scanner where it is
+    installed and certain, else by the Python extractor (remembered per text)."""
     total = len(texts)
-    tagged = np.fromiter(map(bool, joined), dtype=bool, count=total)
-    users = table.column("user").combine_chunks()
+    scanned = spellings.scan(texts) if total else None
+    found, ids = scanned or (np.full(total, -1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    return _with_python(found, ids, lambda rest: texts.take(pa.array(rest)).to_pylist(), spellings)
+
+
+def _with_python(
+    found: np.ndarray, ids: np.ndarray, texts_at: Callable[[np.ndarray], list[str]], spellings: Spellings
+) -> BlockTags:
+    """``BlockTags`` from the compiled scanner's counts and ids, with the Python extractor reading the
+    texts it left (count -1; ``texts_at`` gives them by position)."""
+    total = len(found)
+    rest = np.flatnonzero(found < 0)
+    if not len(rest):
+        offsets = np.zeros(total + 1, dtype=np.int64)
+        np.cumsum(found, out=offsets[1:])
+        return BlockTags(offsets, ids, spellings.names)
+    lists = [hashtags(text) for text in texts_at(rest)]
+    found = found.copy()
+    found[rest] = list(map(len, lists))
+    offsets = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(found, out=offsets[1:])
+    merged = np.empty(offsets[-1], dtype=np.int64)
+    by_python = np.zeros(total, dtype=bool)
+    by_python[rest] = True
+    rows = np.repeat(by_python, found)
+    merged[~rows] = ids
+    merged[rows] = spellings.intern(chain.from_iterable(lists))
+    return BlockTags(offsets, merged, spellings.names)
+
+
+def parse_columns(
+    block: bytes, first_line: int, windows: tuple[int, int, int], spellings: Spellings | None = None
+) -> Columns | Posts:
+    """The posts of a block of whole lines starting at line ``first_line``; ``windows`` is
+    ``TrendEngine.windows`` and ``spellings`` numbers the hashtags (the engine's; a fresh one if None).
+    ``Columns`` for a block the compiled reader or pyarrow reads, else ``parse_block``'s ``Posts``."""
+    spellings = Spellings() if spellings is None else spellings
+    native = spellings.read_block(block)
+    if native is not None:
+        fallback = native.fallback
+        times, users = native.times, native.users
+        tags = _with_python(native.counts, native.ids, lambda _: fallback, spellings)
+    else:
+        read = _read(block)
+        if read is None:
+            return parse_block(block, first_line)
+        table, times = read
+        tags = block_hashtags(table.column("text").combine_chunks(), spellings)
+        users = table.column("user").combine_chunks()
     authored = users.is_valid().to_numpy(zero_copy_only=False)
     slide_ms, lateness_ms, n = windows
     first = int(times[0])
-    plan = plan_batch(
-        times, tagged, authored, first, (first - lateness_ms) // slide_ms, slide_ms, lateness_ms, n
-    )
-    counts: list[Counter[str] | None] = []
+    tick = (first - lateness_ms) // slide_ms
+    plan = plan_batch(times, np.diff(tags.offsets) > 0, authored, first, tick, slide_ms, lateness_ms, n)
+    totals = tags.run_totals(plan.runs)
     for run in plan.runs:
-        if run.posts is None:
-            counts.append(None)
-            continue
-        counts.append(Counter("\0".join(map(joined.__getitem__, run.posts.tolist())).split("\0")))
-        run.posts = None  # not needed by the main process
-    return Columns(total, times, pa.array(joined, type=pa.string()), users, plan, counts)
+        run.posts = None  # counted: not needed by the engine
+    return Columns(len(times), times, tags, users, plan, totals)
 
 
 def _read(block: bytes) -> tuple[pa.Table, np.ndarray] | None:
@@ -129,7 +239,6 @@ def _read(block: bytes) -> tuple[pa.Table, np.ndarray] | None:
         or block.startswith(b"\xef\xbb\xbf")
         or not block[:1].strip(b" \t\n")  # a blank first line
         or not block[last:end].strip(b" \t")  # a blank last line
-        or _BLANK_LINE.search(block, 0, end)
     ):
         return None
     lines = block.count(b"\n", 0, end) + 1
@@ -144,6 +253,7 @@ def _read(block: bytes) -> tuple[pa.Table, np.ndarray] | None:
         except (ValueError, pa.ArrowException):
             continue
         raw = table.column("created_at")
+        # pyarrow skips blank lines, so a block with one has fewer rows than lines
         if table.num_rows != lines or table.column("text").null_count or raw.null_count:
             return None
         try:

@@ -6,21 +6,20 @@
 number; the replay never aborts on it. Lines are parsed in batches (one ``json.loads`` per batch, per-line
 only for a batch that has a bad line), which is what makes the replay fast.
 
-``replay_file`` reads a binary file in blocks of whole lines and, for more than one block, has worker
-processes parse them while this process feeds the engine block by block in file order: the engine sees
-exactly the posts, in exactly the order, of ``replay_lines`` on the same file. A block of clean lines is
-read column-wise with pyarrow, planned and its hashtags counted per window run in the worker
-(``columns.parse_columns``; the main process then does no work per post); any other block is parsed line by
-line (``jsonl.parse_block``), which reports the bad lines with their numbers.
+``replay_file`` reads a binary file in blocks of whole lines; a read-ahead thread (or, if asked, worker
+processes) parses the next block while this thread feeds the engine block by block in file order: the
+engine sees exactly the posts, in exactly the order, of ``replay_lines`` on the same file. A block of clean
+lines is read by the compiled reader (``native/``) or column-wise by pyarrow, planned and its hashtags
+counted per window run (``columns.parse_columns``; the engine then does no work per post); any other
+block is parsed line by line (``jsonl.parse_block``), which reports the bad lines with their numbers.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
 from multiprocessing import get_context
@@ -29,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from freshrank.trends.engine import Post, TrendEngine, to_epoch_ms
-from freshrank.trends.sources.columns import Columns, parse_columns
+from freshrank.trends.sources.columns import Columns, Renumbering, parse_columns
 from freshrank.trends.sources.jsonl import (
     BATCH_LINES,
     MAX_REPORTED,
@@ -42,10 +41,12 @@ from freshrank.trends.sources.jsonl import (
     parse_time_ms,
     reason,
 )
+from freshrank.trends.spellings import Spellings
 
 __all__ = ["BATCH_LINES", "Malformed", "ReplayReport", "parse_time_ms", "replay_file", "replay_lines"]
 
 BLOCK_BYTES = 1 << 20
+READER_SPELLINGS = 1_000_000  # hashtag spellings the read-ahead thread numbers before starting afresh
 _Clock = Clock
 _reason = reason
 
@@ -127,11 +128,13 @@ def replay_lines(
 
 
 def default_workers() -> int:
-    """Parser processes for ``replay_file``: none on up to two cores, else one per core beyond this one's, at
-    most two. On two cores parsing in this process measured faster (sending parsed blocks between processes
-    costs more CPU than the overlap wins back there; ``docs/trends.md``)."""
-    cores = os.cpu_count() or 1
-    return 0 if cores <= 2 else min(2, cores - 1)
+    """Parser processes for ``replay_file``: none, so a read-ahead thread parses while this one counts.
+
+    With the compiled reader, parsing a block costs about what counting it does, and the thread shares
+    the engine's process without pickling; on two cores it measured faster than worker processes
+    (``docs/trends.md``). Pass ``workers`` to use processes (e.g. without the compiled reader on many cores).
+    """
+    return 0
 
 
 def replay_file(
@@ -153,14 +156,15 @@ def replay_file(
     blocks = _blocks(fh, BLOCK_BYTES)
     head = [block for _, block in zip(range(2), blocks, strict=False)]
     windows = engine.windows
+    renumbering = Renumbering()
     if workers <= 0 or len(head) < 2:
-        for first, block in _chain(head, blocks, on_bytes):
-            _feed(engine, parse_columns(block, first, windows), report)
+        for posts in _read_ahead(_chain(head, blocks, on_bytes), windows):
+            _feed(engine, posts, report, renumbering)
         return report
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         try:
             for posts in _in_order(pool, _chain(head, blocks, on_bytes), windows, 3 * workers):
-                _feed(engine, posts, report)
+                _feed(engine, posts, report, renumbering)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
@@ -176,6 +180,26 @@ def _chain(
         yield first, block
 
 
+def _read_ahead(
+    blocks: Iterator[tuple[int, bytes]], windows: tuple[int, int, int]
+) -> Iterator[Columns | Posts]:
+    """Parsed blocks in file order; a thread parses the next block while the caller counts this one (pyarrow's
+    JSON reader and the compiled scanner release the GIL, so both cores work without pickling). The thread
+    numbers hashtags in its own ``Spellings``, started afresh when it grows past ``READER_SPELLINGS``."""
+    spellings = Spellings()
+    with ThreadPoolExecutor(1, thread_name_prefix="freshrank-replay") as pool:
+        pending: Future[Columns | Posts] | None = None
+        for first, block in blocks:
+            if len(spellings) > READER_SPELLINGS:
+                spellings = Spellings()
+            parsed = pool.submit(parse_columns, block, first, windows, spellings)
+            if pending is not None:
+                yield pending.result()
+            pending = parsed
+        if pending is not None:
+            yield pending.result()
+
+
 def _in_order(
     pool: ProcessPoolExecutor, blocks: Iterator[tuple[int, bytes]], windows: tuple[int, int, int], depth: int
 ) -> Iterator[Columns | Posts]:
@@ -189,10 +213,13 @@ def _in_order(
         yield pending.popleft().result()
 
 
-def _feed(engine: TrendEngine, posts: Columns | Posts, report: ReplayReport) -> None:
+def _feed(
+    engine: TrendEngine, posts: Columns | Posts, report: ReplayReport, renumbering: Renumbering
+) -> None:
     report.add(posts)
     if isinstance(posts, Columns):
-        engine.add_planned(posts.times, posts.plan, posts.counts, posts)
+        posts.use(engine.spellings, renumbering)
+        engine.add_planned(posts.times, posts.plan, posts.run_counts(), posts)
     else:
         engine.add_batch(np.frombuffer(posts.times, dtype=np.int64), posts.tags, posts.users)
 
