@@ -111,7 +111,7 @@ def replay(
     store_url: str = typer.Option(None, "--store", help="Trend store URL (default: the configured one)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list of the final top N on stdout."),
     workers: int = typer.Option(
-        None, help="Parser processes at full speed (default: 0 on ≤ 2 cores, else 1 per extra core, max 2)."
+        None, help="Parser processes at full speed (default 0: a read-ahead thread parses, measured faster)."
     ),
 ) -> None:
     """Replay a post file through the engine; print the final top N and write it to the trend store.

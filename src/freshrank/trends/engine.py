@@ -31,22 +31,26 @@ after the last post. ``advance_to(now)`` moves the watermark by wall-clock time 
 
 Memory and speed
 ----------------
-Per-slide buckets count posts per original spelling (one C-level ``Counter.update`` per bucket and batch) and
-keep the ``(author, hashtags)`` of posts that have an author. Buckets live for two windows plus those waiting
-for the watermark, and are dropped as they age out; ``c`` and ``p`` are running sums per case-folded tag, kept
-in numpy arrays indexed by a small integer id per tag and updated when a bucket crosses a window boundary.
-Each bucket is folded to ``(tag ids, counts)`` once (case folding happens once per new spelling, never per
-post) and the fold is reused for its three crossings, so a slide costs a few vectorised adds over the tags in
-the crossing buckets, never O(window). ``add_batch`` with many posts finds the watermark, the tick of every
-post and the late posts with array operations and hands each bucket's posts to ``Counter.update`` at once;
-``add_planned`` takes a batch whose plan (``windows.plan_batch``) and per-run counts were made in a replay
-worker, and uses them as they are when its own ticks agree. A tag whose counts have all aged out is forgotten
-(checked at least once per window). At most ``max_tags`` distinct tags are tracked, enforced at every slide:
-when there are more, the excess plus 10 % of the cap with the lowest count over the last two windows plus the
-posts waiting for the watermark (ties: the tag tracked first) are evicted with all their counts
-(``stats.evicted_tags``); tags that first appear within the current slide may exceed the cap until the next
-slide. Distinct authors are counted exactly, over the posts of the current window, when ``top()`` runs (only
-for the tags that pass ``min_count``). The display form is the most common spelling over the last two windows.
+Spellings are numbered once (``spellings.Spellings``: the compiled scanner's ids where installed). Per-slide
+buckets count posts per spelling id (one C-level ``Counter.update`` per bucket and batch) and keep the
+``(author, hashtags)`` of posts that have an author. Buckets live for two windows plus those waiting for the
+watermark, and are dropped as they age out; ``c`` and ``p`` are running sums per case-folded tag, kept in
+numpy arrays indexed by a small integer tag id and updated when a bucket crosses a window boundary. A numpy
+array maps spelling ids to tag ids, so folding a bucket to ``(tag ids, counts)`` is an array look-up (new
+spellings are case-folded in one call per bucket, never per post), and the fold is reused for its three
+crossings: a slide costs a few vectorised adds over the tags in the crossing buckets, never O(window).
+``add_batch`` with many posts finds the watermark, the tick of every post and the late posts with array
+operations and hands each bucket's posts to ``Counter.update`` at once; ``add_planned`` takes a batch whose
+plan (``windows.plan_batch``) and per-run counts were made by the replay's parser, and uses them as they
+are when its own ticks agree. Between batches, when dead spelling ids pile up, the live ones are renumbered
+(``_maybe_compact``), so the numbering stays bounded on an endless stream. A tag whose counts have all aged
+out is forgotten (checked at least once per window). At most ``max_tags`` distinct tags are tracked,
+enforced at every slide: when there are more, the excess plus 10 % of the cap with the lowest count over the
+last two windows plus the posts waiting for the watermark (ties: the tag tracked first) are evicted with all
+their counts (``stats.evicted_tags``); tags that first appear within the current slide may exceed the cap
+until the next slide. Distinct authors are counted exactly, over the posts of the current window, when
+``top()`` runs (only for the tags that pass ``min_count``). The display form is the most common spelling
+over the last two windows.
 """
 
 from __future__ import annotations
