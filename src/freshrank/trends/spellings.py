@@ -2,8 +2,9 @@
 sight), so that buckets count integers and the windows fold them with array lookups.
 
 With the compiled scanner (``native/``, built by ``make install``) the ids live in Rust, which also reads
-a block of texts straight to ids (``scan``); without it a dict does the same, and ``scan`` is None. Both
-give the same ids for the same calls. ``names`` maps ids back to spellings; the engine starts a fresh
+a block of texts (``scan``) or of JSONL lines (``read_block``) straight to ids; without it a dict does the
+same, and those two return None. Both give the same ids for the same calls. Note that ``len()`` makes an
+empty ``Spellings`` falsy: test ``is None``, never ``or``. ``names`` maps ids back to spellings; the engine starts a fresh
 ``Spellings`` when the old one holds too many dead spellings (so a list held elsewhere stays valid for
 the ids it was made with).
 """

@@ -1,6 +1,9 @@
-"""Column-wise parsing of a replay block with pyarrow: what a replay worker does for a block of clean lines.
+"""Column-wise parsing of a replay block: what the replay's parser (thread or worker) does for clean lines.
 
-A block qualifies when every line is a JSON object that pyarrow reads with ``text`` a string, ``user`` a
+Three readers, strictest first: the compiled reader (``Spellings.read_block``, ``native/``) takes a block
+whose lines are exactly ``{text, created_at, user?}`` in the forms it knows (see ``native/src/lib.rs``);
+pyarrow takes a block whose lines also carry other fields; the line parser takes the rest. For pyarrow,
+a block qualifies when every line is a JSON object that pyarrow reads with ``text`` a string, ``user`` a
 string or null/missing and ``created_at`` either ``YYYY-MM-DDTHH:MM:SS[.mmm]Z`` strings or integer epoch
 numbers (milliseconds, or seconds below 1e11) in the whole block, with no blank line and no byte-order mark.
 pyarrow is stricter than the line parser (it rejects lone surrogates, duplicate fields, control characters,
@@ -13,7 +16,7 @@ process) from the compiled scanner, or from the Python extractor for the texts t
 A qualifying block is also planned (``windows.plan_batch``) as if it were the engine's first batch, so that
 the main process, which feeds the engine in file order, does no work per post unless an earlier block
 reached a later event time (then ``TrendEngine.add_planned`` counts the block from scratch); each run's
-hashtags are counted with array operations (``BlockTags.run_counts``).
+hashtags are counted with array operations (``BlockTags.run_totals``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ _SECONDS_BELOW = 100_000_000_000
 _MAX_MS = 2**62
 _MIN_ISO_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z: Python has no year 0
 _ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z$"
-_CHUNK_BYTES = 1 << 18  # pyarrow parses a block in chunks of this size on all cores
 _SCHEMAS = [
     pa.schema([("text", pa.string()), ("created_at", kind), ("user", pa.string())])
     for kind in (pa.string(), pa.int64())
@@ -182,22 +184,21 @@ def _with_python(
     texts it left (count -1; ``texts_at`` gives them by position)."""
     total = len(found)
     rest = np.flatnonzero(found < 0)
-    if not len(rest):
-        offsets = np.zeros(total + 1, dtype=np.int64)
-        np.cumsum(found, out=offsets[1:])
-        return BlockTags(offsets, ids, spellings.names)
-    lists = [hashtags(text) for text in texts_at(rest)]
-    found = found.copy()
-    found[rest] = list(map(len, lists))
+    lists = [hashtags(text) for text in texts_at(rest)] if len(rest) else []
+    if lists:
+        found = found.copy()
+        found[rest] = list(map(len, lists))
     offsets = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(found, out=offsets[1:])
-    merged = np.empty(offsets[-1], dtype=np.int64)
-    by_python = np.zeros(total, dtype=bool)
-    by_python[rest] = True
-    rows = np.repeat(by_python, found)
-    merged[~rows] = ids
-    merged[rows] = spellings.intern(chain.from_iterable(lists))
-    return BlockTags(offsets, merged, spellings.names)
+    if lists:
+        by_python = np.zeros(total, dtype=bool)
+        by_python[rest] = True
+        rows = np.repeat(by_python, found)
+        merged = np.empty(offsets[-1], dtype=np.int64)
+        merged[~rows] = ids
+        merged[rows] = spellings.intern(chain.from_iterable(lists))
+        ids = merged
+    return BlockTags(offsets, ids, spellings.names)
 
 
 def parse_columns(
