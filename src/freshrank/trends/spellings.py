@@ -3,10 +3,10 @@ sight), so that buckets count integers and the windows fold them with array look
 
 With the compiled scanner (``native/``, built by ``make install``) the ids live in Rust, which also reads
 a block of texts (``scan``) or of JSONL lines (``read_block``) straight to ids; without it a dict does the
-same, and those two return None. Both give the same ids for the same calls. Note that ``len()`` makes an
-empty ``Spellings`` falsy: test ``is None``, never ``or``. ``names`` maps ids back to spellings; the engine starts a fresh
-``Spellings`` when the old one holds too many dead spellings (so a list held elsewhere stays valid for
-the ids it was made with).
+same, and those two return None. Both give the same ids for the same calls. ``names`` maps ids back to
+spellings; the engine starts a fresh ``Spellings`` when the old one holds too many dead spellings (so a
+list held elsewhere stays valid for the ids it was made with). ``len()`` makes an empty ``Spellings``
+falsy: test ``is None``, never ``or``.
 """
 
 from __future__ import annotations
