@@ -167,6 +167,15 @@ fn le_i32(bytes: &[u8]) -> PyResult<Vec<i32>> {
         .collect())
 }
 
+fn check_table(table: &[u8]) -> PyResult<()> {
+    if table.len() != TABLE_LEN {
+        return Err(PyValueError::new_err(
+            "the class table must have one byte per code point",
+        ));
+    }
+    Ok(())
+}
+
 fn to_bytes(values: &[i32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -218,18 +227,14 @@ impl Spellings {
         offsets: &[u8],
         table: &[u8],
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Vec<String>)> {
-        if table.len() != TABLE_LEN {
-            return Err(PyValueError::new_err(
-                "the class table must have one byte per code point",
-            ));
-        }
+        check_table(table)?;
         let bounds = le_i32(offsets)?;
         // The scan touches no Python object, so other threads run meanwhile (the replay reads ahead).
-        let (counts, ids, new) = py.detach(|| self.scan_texts(data, &bounds, table))?;
+        let scanned = py.detach(|| self.scan_texts(data, &bounds, table))?;
         Ok((
-            PyBytes::new(py, &to_bytes(&counts)),
-            PyBytes::new(py, &to_bytes(&ids)),
-            new,
+            PyBytes::new(py, &to_bytes(&scanned.counts)),
+            PyBytes::new(py, &to_bytes(&scanned.ids)),
+            scanned.new,
         ))
     }
 
@@ -247,11 +252,7 @@ impl Spellings {
         block: &[u8],
         table: &[u8],
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        if table.len() != TABLE_LEN {
-            return Err(PyValueError::new_err(
-                "the class table must have one byte per code point",
-            ));
-        }
+        check_table(table)?;
         let Some(read) = py.detach(|| self.read_lines(block, table)) else {
             return Ok(None);
         };
@@ -259,9 +260,9 @@ impl Spellings {
         let times: Vec<u8> = read.times.iter().flat_map(|v| v.to_le_bytes()).collect();
         let items = [
             bytes(&times),
-            bytes(&to_bytes(&read.counts)),
-            bytes(&to_bytes(&read.ids)),
-            read.new.into_pyobject(py)?.into_any(),
+            bytes(&to_bytes(&read.tags.counts)),
+            bytes(&to_bytes(&read.tags.ids)),
+            read.tags.new.into_pyobject(py)?.into_any(),
             read.fallback.into_pyobject(py)?.into_any(),
             bytes(&to_bytes(&read.user_offsets)),
             bytes(&read.user_data),
@@ -271,14 +272,38 @@ impl Spellings {
     }
 }
 
-type Scanned = (Vec<i32>, Vec<i32>, Vec<String>);
+/// Hashtags of some texts: per text its number of hashtags (or FALLBACK), their ids in order, and the
+/// names that got ids meanwhile, in id order.
+#[derive(Default)]
+struct Scanned {
+    counts: Vec<i32>,
+    ids: Vec<i32>,
+    new: Vec<String>,
+}
 
 impl Spellings {
+    /// Adds one text's hashtags to `out`; false (and a FALLBACK count) for a text left to Python.
+    fn scan_text(&mut self, text: &str, table: &[u8], out: &mut Scanned) -> bool {
+        let before = out.ids.len();
+        let ok = hashtags(text, table, |tag| {
+            let known = self.ids.len();
+            let id = self.id(tag);
+            if id as usize == known {
+                out.new.push(tag.to_owned());
+            }
+            out.ids.push(id);
+        });
+        out.counts.push(if ok {
+            (out.ids.len() - before) as i32
+        } else {
+            FALLBACK
+        });
+        ok
+    }
+
     fn scan_texts(&mut self, data: &[u8], bounds: &[i32], table: &[u8]) -> PyResult<Scanned> {
         let text = std::str::from_utf8(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let mut counts = Vec::with_capacity(bounds.len().saturating_sub(1));
-        let mut ids: Vec<i32> = Vec::new();
-        let mut new: Vec<String> = Vec::new();
+        let mut scanned = Scanned::default();
         for pair in bounds.windows(2) {
             let one = usize::try_from(pair[0])
                 .ok()
@@ -287,22 +312,9 @@ impl Spellings {
                 .ok_or_else(|| {
                     PyValueError::new_err("offsets do not split the data at characters")
                 })?;
-            let before = ids.len();
-            let ok = hashtags(one, table, |tag| {
-                let known = self.ids.len();
-                let id = self.id(tag);
-                if id as usize == known {
-                    new.push(tag.to_owned());
-                }
-                ids.push(id);
-            });
-            counts.push(if ok {
-                (ids.len() - before) as i32
-            } else {
-                FALLBACK
-            });
+            self.scan_text(one, table, &mut scanned);
         }
-        Ok((counts, ids, new))
+        Ok(scanned)
     }
 
     fn read_lines(&mut self, block: &[u8], table: &[u8]) -> Option<ReadBlock> {
@@ -325,19 +337,7 @@ impl Spellings {
             ..ReadBlock::default()
         };
         for (i, line) in lines.into_iter().enumerate() {
-            let before = read.ids.len();
-            let ok = hashtags(&line.text, table, |tag| {
-                let known = self.ids.len();
-                let id = self.id(tag);
-                if id as usize == known {
-                    read.new.push(tag.to_owned());
-                }
-                read.ids.push(id);
-            });
-            if ok {
-                read.counts.push((read.ids.len() - before) as i32);
-            } else {
-                read.counts.push(FALLBACK);
+            if !self.scan_text(&line.text, table, &mut read.tags) {
                 read.fallback.push(line.text.into_owned());
             }
             if i % 8 == 0 {
@@ -357,9 +357,7 @@ impl Spellings {
 #[derive(Default)]
 struct ReadBlock {
     times: Vec<i64>,
-    counts: Vec<i32>,
-    ids: Vec<i32>,
-    new: Vec<String>,
+    tags: Scanned,
     fallback: Vec<String>,
     user_offsets: Vec<i32>,
     user_data: Vec<u8>,

@@ -292,8 +292,7 @@ class TrendEngine:
         hashtag counts of each of its runs by id in ``self.spellings`` (None for a run without a bucket)
         and ``posts`` gives the posts' hashtags and authors when needed. The plan is used as it is when
         this engine's own ticks for the batch are the same (then runs, late posts and counts are too);
-        otherwise the batch is counted from
-        scratch. Either way the result is that of ``add_batch``.
+        otherwise the batch is counted from scratch. Either way the result is that of ``add_batch``.
         """
         total = len(times)
         if not total:
