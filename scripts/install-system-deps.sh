@@ -4,6 +4,9 @@ set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql)
+command -v ss >/dev/null || need+=(iproute2)  # services.sh names the process that holds a port
+command -v runuser >/dev/null || need+=(util-linux)
 command -v chromium >/dev/null || need+=(chromium)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)

@@ -12,6 +12,23 @@ import pytest
 from freshrank.catalog.models import Movie
 from freshrank.config import Settings
 
+
+def _load_services_env() -> None:
+    """Take the ports and URLs ``scripts/services.sh`` wrote (it moves a server off a port another process
+    holds); variables already set in the environment win."""
+    default_dir = Path(__file__).resolve().parents[1] / ".freshrank" / "services"
+    services_dir = Path(os.environ.get("FRESHRANK_SERVICES_DIR", default_dir))
+    ports = services_dir / "ports.env"
+    if not ports.is_file():
+        return
+    for line in ports.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip())
+
+
+_load_services_env()
+
 # The shared data, when it is present (tests that need it say so with the `shared_data` fixture).
 SHARED_DATA = Path(
     os.environ.get("FRESHRANK_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -1,8 +1,10 @@
-"""The judgments store on SQLite and the real MariaDB (scripts/services.sh up mariadb); file round trips."""
+"""The judgments store on SQLite and the real MariaDB and PostgreSQL (scripts/services.sh up mariadb
+postgres); file round trips."""
 
 from __future__ import annotations
 
 import io
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,13 @@ from freshrank.evaluate.base import ConflictError, EvaluationRun
 from freshrank.evaluate.io import judgments_to_text, read_csv, read_judgments, read_qrels, read_quepid
 from freshrank.evaluate.store import SqlJudgmentStore
 
-MARIADB_URL = "mysql+pymysql://freshrank:freshrank@127.0.0.1:3306/freshrank_test"
+MARIADB_URL = os.environ.get(
+    "FRESHRANK_TEST_MARIADB_URL", "mysql+pymysql://freshrank:freshrank@127.0.0.1:3306/freshrank_test"
+)
+POSTGRES_URL = os.environ.get(
+    "FRESHRANK_TEST_POSTGRES_URL", "postgresql+psycopg://freshrank:freshrank@127.0.0.1:5432/freshrank_test"
+)
+SERVER_URLS = {"mariadb": MARIADB_URL, "postgres": POSTGRES_URL}
 
 HOSTILE = "#'; DROP TABLE judgments; --"
 SAMPLE = [
@@ -29,14 +37,24 @@ SAMPLE = [
 ]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+BACKENDS = [
+    "sqlite",
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+def _url(backend: str, tmp_path: Path, name: str = "j.db") -> str:
+    return f"sqlite:///{tmp_path / name}" if backend == "sqlite" else SERVER_URLS[backend]
+
+
+@pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlJudgmentStore]:
-    prefix = f"t{uuid.uuid4().hex[:10]}_"  # concurrent test runs share the MariaDB database
-    url = f"sqlite:///{tmp_path / 'j.db'}" if request.param == "sqlite" else MARIADB_URL
+    prefix = f"t{uuid.uuid4().hex[:10]}_"  # concurrent test runs share the server databases
     try:
-        opened = open_judgment_store(url, table_prefix=prefix)
+        opened = open_judgment_store(_url(request.param, tmp_path), table_prefix=prefix)
     except StoreUnavailable as exc:
-        pytest.fail(f"MariaDB must be running (bash scripts/services.sh up mariadb): {exc}")
+        pytest.fail(f"{request.param} must be running (bash scripts/services.sh up {request.param}): {exc}")
     yield opened
     opened.drop()
     opened.close()
@@ -103,13 +121,22 @@ def test_runs_are_stored_in_order(store: SqlJudgmentStore) -> None:
     assert [r.mean["ndcg@10"] for r in store.runs(kind="evaluate", limit=1)] == [0.25]
 
 
-def test_migrations_are_shipped_and_idempotent(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    open_judgment_store(url).add([Judgment("#a", "", 1, 1)])
-    reopened = open_judgment_store(url)  # migrating a current schema again changes nothing
-    assert reopened.judgments() == [Judgment("#a", "", 1, 1)]
-    with reopened.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migrations_are_shipped_and_idempotent(tmp_path: Path, backend: str) -> None:
+    url = _url(backend, tmp_path, "m.db")
+    prefix = f"m{uuid.uuid4().hex[:10]}_"
+    first = open_judgment_store(url, table_prefix=prefix)
+    try:
+        first.add([Judgment("#a", "", 1, 1)])
+        reopened = open_judgment_store(url, table_prefix=prefix)  # migrating a current schema changes nothing
+        assert reopened.judgments() == [Judgment("#a", "", 1, 1)]
+        with reopened.engine.connect() as conn:
+            version = conn.execute(sa.text(f"SELECT version_num FROM {prefix}alembic_version")).scalar()
+        assert version == "0001"
+        reopened.close()
+    finally:
+        first.drop()
+        first.close()
 
 
 def test_unreachable_server_is_a_clear_error() -> None:

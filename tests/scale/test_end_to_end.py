@@ -3,6 +3,7 @@ with the OpenSearch backend → a trend-boosted OpenSearch result. Every name is
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +31,8 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-KAFKA = "127.0.0.1:9092"
-REDIS = "redis://127.0.0.1:6379/0"
+KAFKA = os.environ.get("FRESHRANK_TEST_KAFKA", "127.0.0.1:9092")
+REDIS = os.environ.get("FRESHRANK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 JURASSIC_PARK = 3
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from tests.trends.test_flink_job import (
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.redis]
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = os.environ.get("FRESHRANK_TEST_KAFKA", "127.0.0.1:9092")
 
 
 @pytest.fixture(scope="module")
