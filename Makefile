@@ -60,11 +60,13 @@ unit: install
 	$(PY) -m pytest
 
 test: install services lint typecheck flink-venv
+	bash scripts/services.sh up elasticsearch
 	bash scripts/flink-jars.sh
 	bash deploy/tools.sh
 	$(PY) -m pytest
 
 bench: install services flink-venv
+	bash scripts/services.sh up elasticsearch
 	$(PY) -m freshrank.bench
 
 bench-trends: install flink-venv

@@ -10,6 +10,7 @@ command -v runuser >/dev/null || need+=(util-linux)
 command -v chromium >/dev/null || need+=(chromium)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)  # builds Elasticsearch's analysis plugin
 command -v curl >/dev/null || need+=(curl)
 command -v unzip >/dev/null || need+=(unzip)
 if [ ${#need[@]} -gt 0 ]; then

@@ -2,7 +2,8 @@
 # Start, stop or check the real servers freshrank's integration tests and scale-out mode use.
 # Everything binds 127.0.0.1; data and logs live under $FRESHRANK_SERVICES_DIR (default .freshrank/services);
 # downloads are cached under $FRESHRANK_DOWNLOAD_CACHE (default ~/.cache/freshrank).
-# Usage: scripts/services.sh up|down|status [redis|mariadb|postgres|opensearch|kafka ...]
+# Usage: scripts/services.sh up|down|status [redis|mariadb|postgres|opensearch|kafka|elasticsearch ...]
+# Elasticsearch (scripts/elasticsearch.sh, port 9201) is not in the default set: it starts only when named.
 #
 # Ports: $FRESHRANK_<NAME>_PORT, else the port this checkout used before, else the default. Before a start each
 # port is checked: when a process that is not this checkout's server holds it, the script names the port and
@@ -37,6 +38,8 @@ export MARIADB_PORT; MARIADB_PORT="$(saved_port MARIADB 3306)"
 export POSTGRES_PORT; POSTGRES_PORT="$(saved_port POSTGRES 5432)"
 export OPENSEARCH_PORT; OPENSEARCH_PORT="$(saved_port OPENSEARCH 9200)"
 export KAFKA_PORT; KAFKA_PORT="$(saved_port KAFKA 9092)"
+export ELASTICSEARCH_PORT; ELASTICSEARCH_PORT="$(saved_port ELASTICSEARCH 9201)"
+ELASTICSEARCH_AUTH="elastic:${FRESHRANK_ELASTICSEARCH_PASSWORD:-freshrank-local}"  # scripts/elasticsearch.sh
 
 write_ports() {
   cat >"$PORTS_FILE.tmp" <<EOF
@@ -46,11 +49,13 @@ FRESHRANK_MARIADB_PORT=$MARIADB_PORT
 FRESHRANK_POSTGRES_PORT=$POSTGRES_PORT
 FRESHRANK_OPENSEARCH_PORT=$OPENSEARCH_PORT
 FRESHRANK_KAFKA_PORT=$KAFKA_PORT
+FRESHRANK_ELASTICSEARCH_PORT=$ELASTICSEARCH_PORT
 FRESHRANK_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 FRESHRANK_TEST_MARIADB_URL=mysql+pymysql://freshrank:freshrank@127.0.0.1:$MARIADB_PORT/freshrank_test
 FRESHRANK_TEST_POSTGRES_URL=postgresql+psycopg://freshrank:freshrank@127.0.0.1:$POSTGRES_PORT/freshrank_test
 FRESHRANK_TEST_OPENSEARCH=127.0.0.1:$OPENSEARCH_PORT
 FRESHRANK_TEST_KAFKA=127.0.0.1:$KAFKA_PORT
+FRESHRANK_TEST_ELASTICSEARCH=$ELASTICSEARCH_AUTH@127.0.0.1:$ELASTICSEARCH_PORT
 EOF
   mv "$PORTS_FILE.tmp" "$PORTS_FILE"
 }
@@ -98,7 +103,7 @@ claim_port() {  # claim_port SERVICE VAR PIDFILE [COMPANION_OFFSET...]: make $VA
 reserved() {  # another of our servers' ports (or their companions)
   local p=$1
   for q in "$REDIS_PORT" "$MARIADB_PORT" "$POSTGRES_PORT" "$OPENSEARCH_PORT" $((OPENSEARCH_PORT + 100)) \
-    "$KAFKA_PORT" $((KAFKA_PORT + 1)); do [ "$p" = "$q" ] && return 0; done
+    "$KAFKA_PORT" $((KAFKA_PORT + 1)) "$ELASTICSEARCH_PORT" $((ELASTICSEARCH_PORT + 100)); do [ "$p" = "$q" ] && return 0; done
   return 1
 }
 
@@ -258,6 +263,20 @@ kafka_up() {
 }
 kafka_down() { bash "$here/kafka.sh" down; }
 kafka_status() { is_ours "$(kafka_pidfile)" "$KAFKA_PORT" && bash "$here/kafka.sh" status >/dev/null; }
+elasticsearch_dir() {
+  local d; d="$(server_dir)"
+  if [ "$ELASTICSEARCH_PORT" = 9201 ]; then echo "$d/elasticsearch"; else echo "$d/elasticsearch-$ELASTICSEARCH_PORT"; fi
+}
+elasticsearch_up() {
+  elasticsearch_status && return 0
+  claim_port elasticsearch ELASTICSEARCH_PORT "$(elasticsearch_dir)/elasticsearch.pid" 100
+  SERVICES_DIR="$(server_dir)" bash "$here/elasticsearch.sh" up
+}
+elasticsearch_down() { SERVICES_DIR="$(server_dir)" bash "$here/elasticsearch.sh" down; }
+elasticsearch_status() {
+  is_ours "$(elasticsearch_dir)/elasticsearch.pid" "$ELASTICSEARCH_PORT" \
+    && SERVICES_DIR="$(server_dir)" bash "$here/elasticsearch.sh" status >/dev/null
+}
 
 all_services=(redis mariadb postgres)
 [ -f "$here/opensearch.sh" ] && all_services+=(opensearch)

@@ -1,6 +1,7 @@
-"""One contract for every search backend: SQLite FTS5 (embedded) and a real OpenSearch on 127.0.0.1:9200.
+"""One contract for every search backend: SQLite FTS5 (embedded), a real OpenSearch on 127.0.0.1:9200 and a
+real Elasticsearch on 127.0.0.1:9201 (scripts/elasticsearch.sh).
 
-The OpenSearch runs use a unique index per test (deleted after); a missing server FAILS these tests.
+The engine runs use a unique index per test (deleted after); a missing server FAILS these tests.
 """
 
 from __future__ import annotations
@@ -15,22 +16,32 @@ import pytest
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import SearchBackend, SearchRequest
+from freshrank.search.elasticsearch import ElasticsearchBackend, ElasticsearchError
 from freshrank.search.opensearch import OpenSearchBackend, OpenSearchError
 from freshrank.search.sqlite import SqliteBackend
 from tests.conftest import SMALL_MOVIES
 
 OPENSEARCH = os.environ.get("FRESHRANK_TEST_OPENSEARCH", "127.0.0.1:9200")
+# scripts/elasticsearch.sh's local-only credentials (security on, no TLS, loopback).
+ELASTICSEARCH = os.environ.get("FRESHRANK_TEST_ELASTICSEARCH", "elastic:freshrank-local@127.0.0.1:9201")
 VERSION = "model-v1"
 # Rank features keep a 9-bit mantissa inside the engine: scores agree to 0.4 % (see docs/scale-out.md).
 REL = 5e-3
 
 
-BACKENDS = ["sqlite", pytest.param("opensearch", marks=pytest.mark.opensearch)]
+BACKENDS = [
+    "sqlite",
+    pytest.param("opensearch", marks=pytest.mark.opensearch),
+    pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
+]
+ENGINE_ERRORS = {"opensearch": OpenSearchError, "elasticsearch": ElasticsearchError}
 
 
 def open_test_backend(kind: str, directory: Path) -> SearchBackend:
     if kind == "sqlite":
         return SqliteBackend(f"sqlite:///{directory / 'search.db'}")
+    if kind == "elasticsearch":
+        return open_elasticsearch()
     engine = OpenSearchBackend(f"opensearch://{OPENSEARCH}/freshrank-test-{uuid.uuid4().hex[:12]}")
     try:
         engine.client.info()
@@ -39,8 +50,17 @@ def open_test_backend(kind: str, directory: Path) -> SearchBackend:
     return engine
 
 
+def open_elasticsearch() -> ElasticsearchBackend:
+    engine = ElasticsearchBackend(f"elasticsearch://{ELASTICSEARCH}/freshrank-test-{uuid.uuid4().hex[:12]}")
+    try:
+        engine.client.cluster.health()  # not info(): `GET /` lives in the rest-root module the zip lacks
+    except Exception as exc:
+        pytest.fail(f"no Elasticsearch at {ELASTICSEARCH} (bash scripts/services.sh up elasticsearch): {exc}")
+    return engine
+
+
 def close_test_backend(backend: SearchBackend) -> None:
-    if isinstance(backend, OpenSearchBackend):
+    if isinstance(backend, OpenSearchBackend | ElasticsearchBackend):
         backend.drop()
     backend.close()  # type: ignore[attr-defined]
 
@@ -226,20 +246,26 @@ def test_huge_text_is_cut_with_a_warning(read_only: SearchBackend) -> None:
     assert read_only.search(SearchRequest(text="christmas " + "filler " * 20_000)).total == 3
 
 
-@pytest.mark.opensearch
-@pytest.mark.parametrize("backend", [pytest.param("opensearch", marks=pytest.mark.opensearch)], indirect=True)
-def test_opensearch_publishes_a_label_only_after_all_its_scores_are_written(
+ENGINES = [
+    pytest.param("opensearch", marks=pytest.mark.opensearch),
+    pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
+]
+
+
+@pytest.mark.parametrize("backend", ENGINES, indirect=True)
+def test_engine_publishes_a_label_only_after_all_its_scores_are_written(
     backend: SearchBackend, small_movies: list[Movie]
 ) -> None:
-    assert isinstance(backend, OpenSearchBackend)
+    assert isinstance(backend, OpenSearchBackend | ElasticsearchBackend)
+    error = ENGINE_ERRORS[backend.name]
     backend.index(small_movies)
     backend.put_scores(VERSION, "storm", {3: 0.7})
     # A real server-side fault: the movie index refuses writes while the registry still accepts them.
     backend.client.indices.put_settings(index=backend.index_name, body={"index.blocks.write": True})
     try:
-        with pytest.raises(OpenSearchError):
+        with pytest.raises(error):
             backend.put_scores(VERSION, "storm", {1: 0.9, 2: 0.8})
-        with pytest.raises(OpenSearchError):
+        with pytest.raises(error):
             backend.put_scores(VERSION, "calm", {1: 0.9})
     finally:
         backend.client.indices.put_settings(index=backend.index_name, body={"index.blocks.write": False})
@@ -256,3 +282,22 @@ def test_opensearch_url_is_validated() -> None:
         OpenSearchBackend("http://127.0.0.1:9200")
     with pytest.raises(OpenSearchError):
         OpenSearchBackend("opensearch://127.0.0.1:9200/Bad*Index")
+
+
+def test_elasticsearch_url_is_validated() -> None:
+    with pytest.raises(ElasticsearchError):
+        ElasticsearchBackend("opensearch://127.0.0.1:9201")
+    with pytest.raises(ElasticsearchError):
+        ElasticsearchBackend("elasticsearch://127.0.0.1:9201/Bad*Index")
+    engine = ElasticsearchBackend("elasticsearch://elastic:s%40cret@127.0.0.1/movies")
+    assert engine.index_name == "movies" and "s@cret" not in engine.url
+    engine.close()
+
+
+@pytest.mark.elasticsearch
+def test_elasticsearch_wrong_password_is_a_clear_error() -> None:
+    host = ELASTICSEARCH.rsplit("@", 1)[-1]
+    engine = ElasticsearchBackend(f"elasticsearch://elastic:wrong-password@{host}/freshrank-test-auth")
+    with pytest.raises(ElasticsearchError, match="cannot create index|failed"):
+        engine.count()
+    engine.close()

@@ -8,7 +8,7 @@ from freshrank.search.base import SearchBackend, SearchHit, SearchPage, SearchRe
 
 
 def open_backend(url: str, field_weights: Mapping[str, float] | None = None) -> SearchBackend:
-    """``sqlite:///path.db`` (embedded FTS5) or ``opensearch://host:port[/index]``."""
+    """``sqlite:///path.db`` (embedded FTS5), ``opensearch://host:port[/index]`` or ``elasticsearch://…``."""
     if url.startswith("sqlite:"):
         from freshrank.search.sqlite import SqliteBackend
 
@@ -17,8 +17,13 @@ def open_backend(url: str, field_weights: Mapping[str, float] | None = None) -> 
         from freshrank.search.opensearch import OpenSearchBackend
 
         return OpenSearchBackend(url, field_weights=field_weights)
+    if url.startswith(("elasticsearch://", "elasticsearchs://")):
+        from freshrank.search.elasticsearch import ElasticsearchBackend
+
+        return ElasticsearchBackend(url, field_weights=field_weights)
     raise ValueError(
-        f"unknown search backend URL {url!r}: expected sqlite:///… or opensearch://host:port[/index]"
+        f"unknown search backend URL {url!r}: expected sqlite:///…, opensearch://host:port[/index] "
+        "or elasticsearch://[user:pass@]host:port[/index]"
     )
 
 

@@ -1,0 +1,15 @@
+package org.freshrank.analysis;
+
+import org.apache.lucene.analysis.TokenStream;
+import org.apache.lucene.analysis.en.PorterStemFilter;
+import org.elasticsearch.plugin.NamedComponent;
+import org.elasticsearch.plugin.analysis.TokenFilterFactory;
+
+/** Lucene's Porter stemmer (what OpenSearch's porter_stem and SQLite's FTS5 porter tokenizer apply). */
+@NamedComponent("freshrank_porter_stem")
+public class PorterStemFactory implements TokenFilterFactory {
+    @Override
+    public TokenStream create(TokenStream tokenStream) {
+        return new PorterStemFilter(tokenStream);
+    }
+}
