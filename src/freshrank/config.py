@@ -43,6 +43,7 @@ class TrendSettings(BaseModel):
     half_life_seconds: int = 6 * 3600
     block_list: list[str] = Field(default_factory=list)
     ttl_seconds: int = 3600
+    max_line_bytes: int = 1 << 20  # a replay line longer than this is skipped unread (and reported)
 
 
 class ClassifierSettings(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
@@ -71,7 +71,7 @@ def _open_binary(path: str) -> IO[bytes]:
     return Path(path).open("rb")
 
 
-def _tracked_lines(fh: IO[str], total: int | None) -> Iterator[str]:
+def _tracked_lines(fh: Iterable[str], total: int | None) -> Iterator[str]:
     """Lines of ``fh`` with a progress bar on stderr (advanced every 10,000 lines)."""
     with progress() as bar:
         task = bar.add_task("replaying", total=total)
@@ -113,31 +113,48 @@ def replay(
     workers: int = typer.Option(
         None, help="Parser processes at full speed (default 0: a read-ahead thread parses, measured faster)."
     ),
+    max_line_bytes: int = typer.Option(
+        None, min=1, help="Skip (and report) longer lines (default: settings.trends.max_line_bytes, 1 MiB)."
+    ),
+    arrival_time: bool = typer.Option(
+        False, "--arrival-time", help="A post without created_at takes the time it is read at."
+    ),
 ) -> None:
     """Replay a post file through the engine; print the final top N and write it to the trend store.
 
-    With --speed the replay runs in scaled real time and writes a snapshot at every slide.
+    With --speed the replay runs in scaled real time and writes a snapshot at every slide. A post dated
+    more than 366 days after now is malformed. When no valid post is left (or all are late) the stored trends
+    are kept and the exit code is 4.
     """
+    from freshrank.exitcodes import EXIT_NO_DATA
     from freshrank.trends.engine import TrendEngine
-    from freshrank.trends.sources.replay import replay_file, replay_lines
+    from freshrank.trends.sources.replay import ReplayReport, bounded_lines, replay_file, replay_lines
 
     settings = Settings()
     engine = TrendEngine(settings.trends)
     n = top_n or settings.trends.top_n
+    max_line = max_line_bytes or settings.trends.max_line_bytes
+    report = ReplayReport()
     with _unavailable_exits():
         store = _store(settings, store_url)
         on_tick = (lambda e: store.replace(e.top(n))) if speed else None
         total = Path(input).stat().st_size if input != "-" and Path(input).is_file() else None
-        if speed:
+        if speed or arrival_time:
             with _open_input(input) as fh:
-                report = replay_lines(engine, _tracked_lines(fh, total), speed=speed, on_tick=on_tick)
+                lines = _tracked_lines(bounded_lines(fh, max_line, report), total)
+                replay_lines(engine, lines, speed=speed, on_tick=on_tick, report=report, arrival=arrival_time)
         else:
             with _open_binary(input) as raw, progress() as bar:
                 task = bar.add_task("replaying", total=total)
-                report = replay_file(engine, raw, workers=workers, on_bytes=lambda n: bar.advance(task, n))
+                on_bytes = lambda size: bar.advance(task, size)  # noqa: E731
+                replay_file(
+                    engine, raw, workers=workers, report=report, on_bytes=on_bytes, max_line_bytes=max_line
+                )
         engine.finish()
         trends = engine.top(n)
-        store.replace(trends)
+        counted = report.posts - engine.stats.late
+        if counted > 0:
+            store.replace(trends)
         store.close()
     _report_malformed(report)
     stats = engine.stats
@@ -145,6 +162,10 @@ def replay(
         f"{report.posts:,} posts, {stats.late:,} late, {report.malformed_count:,} malformed lines, "
         f"{engine.tracked_tags:,} tags tracked; window ends {engine.tick}"
     )
+    if counted <= 0:
+        why = "no valid post" if not report.posts else f"all {report.posts:,} posts are late"
+        err.print(f"[red]{why} in {report.lines:,} lines: the stored trends are left as they were[/]")
+        raise typer.Exit(EXIT_NO_DATA)
     _print_trends(trends, as_json)
 
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from freshrank.trends.sources.jsonl import Posts, hashtags, parse_block
+from freshrank.trends.sources.jsonl import Posts, future_limit_ms, hashtags, parse_block
 from freshrank.trends.spellings import Spellings
 from freshrank.trends.windows import Plan, Run, plan_batch
 
@@ -220,6 +220,8 @@ def parse_columns(
         table, times = read
         tags = block_hashtags(table.column("text").combine_chunks(), spellings)
         users = table.column("user").combine_chunks()
+    if len(times) and int(times.max()) > future_limit_ms():
+        return parse_block(block, first_line)  # it reports the lines dated too far ahead
     authored = users.is_valid().to_numpy(zero_copy_only=False)
     slide_ms, lateness_ms, n = windows
     first = int(times[0])

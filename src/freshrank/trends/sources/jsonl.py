@@ -10,6 +10,7 @@ module imports nothing heavy, so worker processes start fast.
 from __future__ import annotations
 
 import json
+import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ CACHE_TEXTS = 100_000  # texts whose hashtags are remembered (reposts repeat tex
 CACHE_TEXT_CHARS = 1000
 _SECONDS_BELOW = 1e11
 _MAX_MS = 2**62  # event times beyond ±146 million years are malformed
+# An event time more than this after the wall clock is malformed: one post dated 2099 would otherwise move the
+# watermark past every other post (all "late") and empty the trends. A year, so that scheduled or simulated
+# streams (the demo's Christmas Eve) still replay.
+MAX_FUTURE_SECONDS = 366 * 86_400
+_FUTURE_MS = MAX_FUTURE_SECONDS * 1000
 _cache: dict[str, list[str]] = {}
 
 Bad = Callable[[int, str], None]
@@ -70,6 +76,20 @@ class Clock:
             if millis.isdigit():
                 return base + int(millis)
         return parse_time_ms(raw)
+
+
+def future_limit_ms() -> int:
+    """The latest event time a post may have now (epoch ms): the wall clock plus ``MAX_FUTURE_SECONDS``."""
+    return int(time.time() * 1000) + MAX_FUTURE_SECONDS * 1000
+
+
+def check_time(ms: int, limit_ms: int) -> int:
+    """``ms``, or ValueError when it is out of range or more than ``MAX_FUTURE_SECONDS`` ahead."""
+    if not -_MAX_MS < ms < _MAX_MS:
+        raise ValueError("created_at is out of range")
+    if ms > limit_ms:
+        raise ValueError(f"created_at is more than {MAX_FUTURE_SECONDS // 86_400} days after now")
+    return ms
 
 
 def hashtags(text: str) -> list[str]:
@@ -164,9 +184,13 @@ class Posts:
             self.malformed.append((line, why))
 
 
-def add_rows(rows: list[Any], first: int, clock: Clock, posts: Posts, bad: Bad) -> None:
-    """Append the posts of parsed rows (line numbers from ``first``); report the malformed ones in order."""
+def add_rows(
+    rows: list[Any], first: int, clock: Clock, posts: Posts, bad: Bad, arrival: bool = False
+) -> None:
+    """Append the posts of parsed rows (line numbers from ``first``); report the malformed ones in order.
+    ``arrival``: a row without ``created_at`` takes the wall-clock time it is read at."""
     known_seconds = clock.seconds
+    limit = future_limit_ms()
     times, tags, users = posts.times, posts.tags, posts.users
     for number, row in enumerate(rows, start=first):
         try:
@@ -175,15 +199,15 @@ def add_rows(rows: list[Any], first: int, clock: Clock, posts: Posts, bad: Bad) 
             text = row["text"]
             if type(text) is not str:
                 raise TypeError("text is not a string")
-            raw = row["created_at"]
+            raw = row["created_at"] if not arrival else row.get("created_at", limit - _FUTURE_MS)
             # inline fast path of Clock.ms for "YYYY-MM-DDTHH:MM:SS.mmmZ" (the common case)
             base = known_seconds.get(raw[:19]) if type(raw) is str and len(raw) == 24 else None
             if base is not None and raw[23] == "Z" and raw[19] == "." and raw[20:23].isdigit():
                 ms = base + int(raw[20:23])
             else:
                 ms = clock.ms(raw)
-            if not -_MAX_MS < ms < _MAX_MS:
-                raise ValueError("created_at is out of range")
+            if not -_MAX_MS < ms <= limit:
+                check_time(ms, limit)
             user = row.get("user")
             found = hashtags(text)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:

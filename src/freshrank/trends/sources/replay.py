@@ -3,8 +3,11 @@
 ``created_at`` is ISO-8601 (``Z`` or an offset; naive = UTC) or a number: epoch milliseconds (numbers below
 1e11, i.e. before 1973 in ms, are taken as epoch seconds). A line that is not a JSON object with a string
 ``text`` and a readable ``created_at`` is malformed: it is skipped, counted and reported with its line
-number; the replay never aborts on it. Lines are parsed in batches (one ``json.loads`` per batch, per-line
-only for a batch that has a bad line), which is what makes the replay fast.
+number; the replay never aborts on it. So is a line dated more than ``MAX_FUTURE_SECONDS`` (366 days)
+after the wall clock, and a line longer than ``max_line_bytes`` (default ``MAX_LINE_BYTES``, 1 MiB) is
+skipped unread (memory stays bounded). With ``arrival=True`` a line without ``created_at`` takes the time
+it is read at. Lines are parsed in batches (one ``json.loads`` per batch, per-line only for a batch that
+has a bad line), which is what makes the replay fast.
 
 ``replay_file`` reads a binary file in blocks of whole lines; a read-ahead thread (or, if asked, worker
 processes) parses the next block while this thread feeds the engine block by block in file order: the
@@ -21,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from multiprocessing import get_context
 from typing import IO, Any
@@ -31,11 +35,14 @@ from freshrank.trends.engine import Post, TrendEngine, to_epoch_ms
 from freshrank.trends.sources.columns import Columns, Renumbering, parse_columns
 from freshrank.trends.sources.jsonl import (
     BATCH_LINES,
+    MAX_FUTURE_SECONDS,
     MAX_REPORTED,
     Clock,
     Posts,
     add_rows,
     batches,
+    check_time,
+    future_limit_ms,
     parse_batch,
     parse_rows,
     parse_time_ms,
@@ -43,9 +50,20 @@ from freshrank.trends.sources.jsonl import (
 )
 from freshrank.trends.spellings import Spellings
 
-__all__ = ["BATCH_LINES", "Malformed", "ReplayReport", "parse_time_ms", "replay_file", "replay_lines"]
+__all__ = [
+    "BATCH_LINES",
+    "MAX_FUTURE_SECONDS",
+    "MAX_LINE_BYTES",
+    "Malformed",
+    "ReplayReport",
+    "bounded_lines",
+    "parse_time_ms",
+    "replay_file",
+    "replay_lines",
+]
 
 BLOCK_BYTES = 1 << 20
+MAX_LINE_BYTES = 1 << 20
 READER_SPELLINGS = 1_000_000  # hashtag spellings the read-ahead thread numbers before starting afresh
 _Clock = Clock
 _reason = reason
@@ -70,6 +88,10 @@ class ReplayReport:
         self.malformed_count += 1
         if len(self.malformed) < MAX_REPORTED:
             self.malformed.append(Malformed(line, reason))
+
+    def too_long(self, line: int, size: int, limit: int) -> None:
+        self.lines += 1
+        self.bad(line, f"line longer than {limit:,} bytes ({size:,}+): skipped")
 
     def add(self, posts: Columns | Posts) -> None:
         """Count a parsed block (its lines, posts and malformed lines)."""
@@ -100,21 +122,23 @@ def replay_lines(
     speed: float | None = None,
     on_tick: Callable[[TrendEngine], None] | None = None,
     report: ReplayReport | None = None,
+    arrival: bool = False,
 ) -> ReplayReport:
     """Feed JSONL lines into ``engine``; ``speed`` = event seconds per wall second (None: full speed).
 
     At full speed and without ``on_tick``, posts go to the engine a batch at a time (the fast path); with
-    ``on_tick`` (called at every slide) or ``speed`` (every post paced) they go one by one.
+    ``on_tick`` (called at every slide) or ``speed`` (every post paced) they go one by one. ``arrival``: a
+    line without ``created_at`` takes the time it is read at. Bound long lines with ``bounded_lines``.
     """
     report = report or ReplayReport()
     if speed:
-        return _replay_paced(engine, lines, speed, on_tick, report)
+        return _replay_paced(engine, lines, speed, on_tick, report, arrival)
     clock = Clock()
     ticks = engine.stats.ticks
     for first, batch in batches(lines):
         report.lines += len(batch)
         posts = Posts()
-        add_rows(parse_rows(batch), first, clock, posts, report.bad)
+        add_rows(parse_rows(batch), first, clock, posts, report.bad, arrival)
         report.posts += len(posts.times)
         if on_tick is None:
             engine.add_batch(posts.times, posts.tags, posts.users)
@@ -144,6 +168,7 @@ def replay_file(
     workers: int | None = None,
     report: ReplayReport | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> ReplayReport:
     """``replay_lines`` at full speed for a binary JSONL stream, parsed by ``workers`` processes.
 
@@ -153,7 +178,10 @@ def replay_file(
     """
     report = report or ReplayReport()
     workers = default_workers() if workers is None else workers
-    blocks = _blocks(fh, BLOCK_BYTES)
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
+    too_long = partial(_report_too_long, report, max_line_bytes)
+    blocks = _blocks(fh, min(BLOCK_BYTES, max_line_bytes), max_line_bytes, too_long)
     head = [block for _, block in zip(range(2), blocks, strict=False)]
     windows = engine.windows
     renumbering = Renumbering()
@@ -224,11 +252,35 @@ def _feed(
         engine.add_batch(np.frombuffer(posts.times, dtype=np.int64), posts.tags, posts.users)
 
 
-def _blocks(fh: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
-    """(first line number, whole lines) blocks of about ``size`` bytes; newlines as in text mode."""
+def _report_too_long(report: ReplayReport, limit: int, line: int, size: int) -> None:
+    report.too_long(line, size, limit)
+
+
+def _blocks(
+    fh: IO[bytes], size: int, max_line: int, too_long: Callable[[int, int], None]
+) -> Iterator[tuple[int, bytes]]:
+    """(first line number, whole lines) blocks of about ``size`` bytes; newlines as in text mode. A line
+    longer than ``max_line`` (>= ``size``) is read past in chunks, reported to ``too_long(line, size)`` and
+    left as a blank line, so line numbers stay right and memory stays bounded."""
     first, rest = 1, b""
+    skipped = -1  # bytes of a too-long line read past so far; -1: not inside one
     while chunk := fh.read(size):
+        if skipped >= 0:
+            end = chunk.find(b"\n")
+            if end < 0:
+                skipped += len(chunk)
+                continue
+            too_long(first, skipped + end)
+            first, skipped, chunk = first + 1, -1, chunk[end + 1 :]
         data = rest + chunk
+        head = data.find(b"\n")
+        # Only the first line can be too long: every other one lies inside one chunk (size <= max_line).
+        if (head if head >= 0 else len(data)) > max_line:
+            if head < 0:
+                skipped, rest = len(data), b""
+                continue
+            too_long(first, head)
+            data = b"\n" + data[head + 1 :]
         cut = data.rfind(b"\n") + 1
         if not cut:
             rest = data
@@ -236,8 +288,27 @@ def _blocks(fh: IO[bytes], size: int) -> Iterator[tuple[int, bytes]]:
         block, rest = _universal_newlines(data[:cut]), data[cut:]
         yield first, block
         first += block.count(b"\n")
-    if rest:
+    if skipped >= 0:
+        too_long(first, skipped)
+    elif rest:
         yield first, _universal_newlines(rest)
+
+
+def bounded_lines(fh: IO[str], max_chars: int, report: ReplayReport, read: int = 1 << 16) -> Iterator[str]:
+    """The lines of a text stream, a line longer than ``max_chars`` read past in pieces and reported (left
+    blank, so line numbers stay right); memory stays bounded."""
+    number = 0
+    while line := fh.readline(max_chars + 1):
+        number += 1
+        if line.endswith("\n") or len(line) <= max_chars:
+            yield line
+            continue
+        size = len(line)
+        while (piece := fh.readline(read)) and not piece.endswith("\n"):
+            size += len(piece)
+        size += len(piece.rstrip("\n"))
+        report.too_long(number, size, max_chars)
+        yield "\n"
 
 
 def _universal_newlines(block: bytes) -> bytes:
@@ -252,10 +323,11 @@ def _replay_paced(
     speed: float,
     on_tick: Callable[[TrendEngine], None] | None,
     report: ReplayReport,
+    arrival: bool,
 ) -> ReplayReport:
     pacer = _Pacer(speed)
     ticks = engine.stats.ticks
-    for post in posts_from_rows(lines, report):
+    for post in posts_from_rows(lines, report, arrival):
         ms = to_epoch_ms(post.created_at)
         pacer.wait(ms)
         engine.add(post)
@@ -283,7 +355,7 @@ class _Pacer:
             time.sleep(delay)
 
 
-def posts_from_rows(lines: Iterable[str], report: ReplayReport) -> Iterator[Post]:
+def posts_from_rows(lines: Iterable[str], report: ReplayReport, arrival: bool = False) -> Iterator[Post]:
     """The same parsing, as ``Post`` objects (for callers that want posts rather than an engine)."""
     clock = Clock()
     for number, row in iter_rows(lines, report):
@@ -293,9 +365,12 @@ def posts_from_rows(lines: Iterable[str], report: ReplayReport) -> Iterator[Post
             text = row["text"]
             if not isinstance(text, str):
                 raise TypeError("text is not a string")
-            ms = clock.ms(row["created_at"])
+            limit = future_limit_ms()
+            now = limit - MAX_FUTURE_SECONDS * 1000
+            raw = row.get("created_at", now) if arrival and isinstance(row, dict) else row["created_at"]
+            ms = check_time(clock.ms(raw), limit)
             user = row.get("user")
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             report.bad(number, reason(exc))
             continue
         report.posts += 1
