@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -78,6 +78,14 @@ class ServeSettings(BaseModel):
     port: int = 8000
     classifier_port: int = 8080
     api_token: str = ""
+
+    @field_validator("api_token")
+    @classmethod
+    def _strip_token(cls, value: str) -> str:
+        """A token read from a file keeps no newline; one of only spaces would never match: refused."""
+        if value and not value.strip():
+            raise ValueError("FRESHRANK_SERVE__API_TOKEN is blank (only spaces): set a token or unset it")
+        return value.strip()
 
 
 class LifecycleSettings(BaseModel):

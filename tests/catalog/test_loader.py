@@ -97,3 +97,12 @@ def test_shared_catalogue_loads_cleanly(shared_data: Path) -> None:
     result = load_catalog(shared_data / "movies.jsonl.gz")
     assert len(result.movies) > 11_000
     assert result.errors == [] and result.duplicate_ids == []
+
+
+def test_ids_outside_the_supported_range_are_bad_rows(tmp_path: Path) -> None:
+    ids = [2**63, -1, 10**30, 10, 2**63 - 1]
+    rows = [{**GOOD, "id": i} for i in ids]
+    result = load_catalog(_write_jsonl(tmp_path / "movies.jsonl", [json.dumps(row) for row in rows]))
+    assert [m.id for m in result.movies] == [10, 2**63 - 1]  # the good rows are kept
+    assert [e.line for e in result.errors] == [1, 2, 3]
+    assert all("outside the supported range" in e.message for e in result.errors)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from freshrank.evaluate import Judgment, StoreUnavailable, open_judgment_store
 from freshrank.evaluate.base import ConflictError, EvaluationRun
 from freshrank.evaluate.io import judgments_to_text, read_csv, read_judgments, read_qrels, read_quepid
-from freshrank.evaluate.store import SqlJudgmentStore
+from freshrank.evaluate.store import SqlJudgmentStore, validate
 
 MARIADB_URL = os.environ.get(
     "FRESHRANK_TEST_MARIADB_URL", "mysql+pymysql://freshrank:freshrank@127.0.0.1:3306/freshrank_test"
@@ -180,3 +180,18 @@ def test_bad_lines_are_reported_with_numbers_and_skipped() -> None:
     assert quepid.judgments == [Judgment("#christmas", "Family", 5, 2), Judgment("#halloween", "", 6, 1)]
     with pytest.raises(ValueError, match="header"):
         read_csv(io.StringIO("a,b\n1,2\n"))
+
+
+def test_grades_outside_0_to_3_ids_out_of_range_and_extra_cells_are_bad_lines() -> None:
+    text = "trend,genre,doc_id,grade\n#a,,1,9\n#a,,2,-1\n#a,,3,2,extra\n#a,,9223372036854775808,1\n#ok,,4,3\n"
+    parsed = read_csv(io.StringIO(text))
+    assert parsed.judgments == [Judgment("#ok", "", 4, 3)]
+    errors = {int(e.split(":")[0].split()[1]): e for e in parsed.errors}
+    assert sorted(errors) == [2, 3, 4, 5]
+    assert "grade must be an integer in 0..3" in errors[2] and "0..3" in errors[3]
+    assert "1 more cell(s) than the header" in errors[4]
+    assert "doc_id must be an integer in 0..2^63-1" in errors[5]
+    quepid = read_quepid(io.StringIO("query,docid,rating\n#a,5,4\n#a,6,1,x\n#a,7,0\n"))
+    assert quepid.judgments == [Judgment("#a", "", 7, 0)] and len(quepid.errors) == 2
+    with pytest.raises(ValueError, match="0..3"):
+        validate(Judgment("#a", "", 1, 7))

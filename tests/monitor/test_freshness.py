@@ -18,6 +18,7 @@ from freshrank.cli import app
 from freshrank.config import Settings
 from freshrank.evaluate import open_judgment_store
 from freshrank.evaluate.base import EvaluationRun
+from freshrank.exitcodes import EXIT_UNAVAILABLE
 from freshrank.monitor.freshness import Embed, MonitorInput, Thresholds, decide, peak_z
 from freshrank.trends import Trend, open_trend_store
 
@@ -149,6 +150,15 @@ def test_monitor_command_decides_and_acts(env: Settings) -> None:
     code, doc = _monitor()
     assert (code, doc["decision"]) == (11, "retrain")
     assert [s["name"] for s in doc["signals"]] == ["metric_drop"]  # type: ignore[index]
+
+
+def test_monitor_exits_3_when_the_trend_store_is_unreachable(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRESHRANK_TREND_STORE_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(app, ["monitor", "--json", "--no-drift"])
+    assert result.exit_code == EXIT_UNAVAILABLE, result.output
+    assert "trend store unavailable" in result.stderr and result.stdout == ""
 
 
 def test_peak_z_reads_search_calibrated_scores() -> None:

@@ -55,3 +55,13 @@ def test_store_round_trip_conflict_replace_and_diff(tmp_path: Path) -> None:
         store.get("after")
     with pytest.raises(SnapshotNotFound):
         store.delete("after")
+
+
+@pytest.mark.parametrize(
+    "name", ["a/b", "back\\slash", "q?x", "h#x", "100%", "tab\there", " padded", "x" * 101, ""]
+)
+def test_names_that_the_api_could_not_address_are_refused_on_creation(tmp_path: Path, name: str) -> None:
+    store = SnapshotStore(tmp_path / "snapshots.db")
+    with pytest.raises(ValueError, match="snapshot names are"):
+        store.save(Snapshot(name, SnapshotQuery(text="x"), ranking(1), {}))
+    assert store.list() == []

@@ -18,6 +18,8 @@ from freshrank.catalog.models import Movie
 # Fields that hold lists; a CSV cell holds them as a JSON array or as "a|b|c".
 _LIST_FIELDS = ("genres", "cast", "directors")
 _MAX_REPORTED_TEXT = 200
+# Ids are stored as signed 64-bit integers (SQLite INTEGER, OpenSearch long, the judgments' BIGINT).
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,9 @@ def _add_row(result: CatalogLoad, seen: set[int], line: int, row: Any) -> None:
         movie = Movie.model_validate(row)
     except ValidationError as exc:
         result.errors.append(RowError(line, _describe(exc)))
+        return
+    if not 0 <= movie.id <= MAX_ID:
+        result.errors.append(RowError(line, f"id: {movie.id} is outside the supported range 0..2^63-1"))
         return
     if movie.id in seen:
         result.duplicate_ids.append(movie.id)

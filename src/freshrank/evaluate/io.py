@@ -54,6 +54,16 @@ def _doc_id(text: str) -> int:
     return int(text)
 
 
+def _extra_cells(parsed: ParsedJudgments, line: int, row: dict[str | None, object]) -> bool:
+    """Report a CSV row with more cells than its header (``csv.DictReader`` files them under None)."""
+    extra = row.get(None)
+    if not extra:
+        return False
+    count = len(extra) if isinstance(extra, list) else 1
+    parsed.errors.append(f"line {line}: {count} more cell(s) than the header")
+    return True
+
+
 def _add(parsed: ParsedJudgments, line: int, make: Judgment) -> None:
     try:
         parsed.judgments.append(validate(make))
@@ -80,6 +90,8 @@ def read_csv(fh: TextIO) -> ParsedJudgments:
         )
     for row in reader:
         line = reader.line_num
+        if _extra_cells(parsed, line, row):
+            continue
         try:
             judgment = Judgment(
                 (row.get("trend") or "").strip(),
@@ -131,6 +143,8 @@ def read_quepid(fh: TextIO) -> ParsedJudgments:
         raise ValueError("not a Quepid ratings CSV: header must be query,docid,rating")
     for row in reader:
         line = reader.line_num
+        if _extra_cells(parsed, line, row):
+            continue
         try:
             query = (row.get("query") or "").strip()
             trend, _, genre = query.rpartition("|") if "|" in query else (query, "", "")

@@ -30,6 +30,8 @@ from freshrank.evaluate.base import (
 )
 
 log = logging.getLogger(__name__)
+MIN_GRADE, MAX_GRADE = 0, 3  # as the API and the shared files: 0 not relevant .. 3 perfect
+MAX_DOC_ID = 2**63 - 1  # BIGINT
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -102,10 +104,11 @@ def validate(judgment: Judgment) -> Judgment:
         raise ValueError(f"genre longer than {MAX_GENRE_CHARS} characters: {genre[:40]!r}…")
     if any(ord(ch) < 32 for ch in trend + genre):
         raise ValueError(f"control characters in trend or genre: {trend[:40]!r}")
-    if isinstance(judgment.doc_id, bool) or not isinstance(judgment.doc_id, int) or judgment.doc_id < 0:
-        raise ValueError(f"doc_id must be a non-negative integer, got {judgment.doc_id!r}")
-    if isinstance(judgment.grade, bool) or not isinstance(judgment.grade, int) or abs(judgment.grade) > 100:
-        raise ValueError(f"grade must be an integer in -100..100, got {judgment.grade!r}")
+    doc_id, grade = judgment.doc_id, judgment.grade
+    if isinstance(doc_id, bool) or not isinstance(doc_id, int) or not 0 <= doc_id <= MAX_DOC_ID:
+        raise ValueError(f"doc_id must be an integer in 0..2^63-1, got {str(doc_id)[:40]}")
+    if isinstance(grade, bool) or not isinstance(grade, int) or not MIN_GRADE <= grade <= MAX_GRADE:
+        raise ValueError(f"grade must be an integer in {MIN_GRADE}..{MAX_GRADE}, got {str(grade)[:40]}")
     return Judgment(trend, genre, judgment.doc_id, judgment.grade)
 
 

@@ -108,7 +108,12 @@ def gather(settings: Settings, service: SearchService | None = None) -> tuple[Mo
     if classifier is None:
         raise MonitorUnavailable("; ".join(warnings) or "classifier unavailable")
     version = scores_version(classifier, service.calibration)
+    seen = len(warnings)
     trending = service.current_labels(warnings)
+    # Deciding on last known trends would judge a model on stale labels: an unreachable store is exit 3.
+    lost = [w for w in warnings[seen:] if w.startswith("trend store unavailable")]
+    if lost:
+        raise MonitorUnavailable(lost[0])
     scored = service.backend.scored_labels(version)
     size = max(1, min(service.backend.count(), SCORE_SAMPLE))
     samples = {

@@ -36,6 +36,7 @@ from freshrank.search.base import SearchHit, SearchPage
 from freshrank.search.service import SearchService, hashtag_label
 from freshrank.serve.snapshots import (
     MAX_NAME_CHARS,
+    NAME_PATTERN,
     RankedDoc,
     Snapshot,
     SnapshotExists,
@@ -106,7 +107,12 @@ class JudgmentIn(BaseModel):
 class SnapshotIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS)]
+    name: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN
+        ),
+    ]
     q: QueryText = ""
     genre: Genre = ""
     trend: list[Hashtag] = Field(default_factory=list, max_length=MAX_TRENDS)

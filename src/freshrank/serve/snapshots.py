@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 MAX_NAME_CHARS = 100
+# A name is one URL path segment (/api/snapshots/{name}): no slash, backslash, ?, #, % or control characters.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f/\\?#%]+$"
+
+
+def check_name(name: str) -> str:
+    """``name``, or ValueError when it could not be read or deleted through the API later."""
+    if not 0 < len(name) <= MAX_NAME_CHARS or not re.match(NAME_PATTERN, name) or name.strip() != name:
+        raise ValueError(
+            f"snapshot names are 1-{MAX_NAME_CHARS} characters without / \\ ? # % or control characters"
+        )
+    return name
+
 
 _COLUMNS = "name, created_at, query, ranking, metrics"
 _SCHEMA = """
@@ -133,7 +146,7 @@ class SnapshotStore:
     def save(self, snapshot: Snapshot, *, replace: bool = False) -> Snapshot:
         """Store under ``snapshot.name``; an existing name is an error unless ``replace``."""
         stamped = Snapshot(
-            name=snapshot.name,
+            name=check_name(snapshot.name),
             query=snapshot.query,
             ranking=list(snapshot.ranking),
             metrics=dict(snapshot.metrics),
