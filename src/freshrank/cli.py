@@ -13,7 +13,7 @@ from freshrank.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAG
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "app", "main"]
 
-STAGES = ("catalog", "trends", "classify", "train", "search", "evaluate", "serve", "monitor")
+STAGES = ("catalog", "trends", "classify", "search", "loop", "evaluate", "train", "monitor", "serve")
 # Each module has ``register(app)``; a stage without commands simply has no module.
 COMMAND_MODULES = tuple(f"freshrank.{stage}.commands" for stage in STAGES) + ("freshrank.demo",)
 

@@ -71,6 +71,12 @@ class SearchSettings(BaseModel):
     # over the catalogue for that label ("none": raw classifier scores). See docs/loop.md for the measurement.
     calibration: str = "zscore"
     calibration_z: float = 2.0
+    # Labels an anonymous API caller asks for that have no stored scores: scored into a bounded in-memory
+    # cache (never the backend), at most adhoc_per_client new labels per client per adhoc_window_seconds.
+    adhoc_cache_size: int = Field(default=256, ge=0)
+    adhoc_ttl_seconds: int = Field(default=600, ge=1)
+    adhoc_per_client: int = Field(default=10, ge=0)
+    adhoc_window_seconds: int = Field(default=60, ge=1)
 
 
 class ServeSettings(BaseModel):

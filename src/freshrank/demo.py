@@ -20,10 +20,11 @@ from rich.table import Table
 from freshrank.catalog.loader import load_catalog
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json, progress
+from freshrank.loop.commands import open_loop
+from freshrank.loop.scores import RefreshReport
+from freshrank.loop.service import ScoringLoop
 from freshrank.search.base import SearchPage
-from freshrank.search.commands import open_service, page_table, page_to_json
-from freshrank.search.refresh import RefreshReport
-from freshrank.search.service import SearchService
+from freshrank.search.views import page_table, page_to_json
 from freshrank.trends.base import Trend
 from freshrank.trends.engine import Post, TrendEngine
 from freshrank.trends.simulate import Scenario, load_texts
@@ -47,13 +48,13 @@ def demo_command(
     """Run the loop end to end: catalogue → trends (with a #christmas burst) → refresh → search → evaluate."""
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     settings.ensure_state_dir()
-    service = open_service(settings)
+    loop = open_loop(settings)
     timings: dict[str, float] = {}
     result: dict[str, Any] = {}
     say = err.print if as_json else out.print
 
     with _timed(timings, "load"):
-        result["catalog"] = _load(service, settings, movies_limit)
+        result["catalog"] = _load(loop, settings, movies_limit)
     say(f"[bold]1. catalogue[/]: {result['catalog']['indexed']} movies indexed")
 
     scenario = Scenario(burst_tag=BURST_TAG, background_rate=background_rate)
@@ -65,16 +66,16 @@ def demo_command(
         before_rows = _replay(engine, posts, until=burst_at, label="replaying tweets (before the burst)")
     before = engine.top()
     with _timed(timings, "refresh_before"):
-        refresh_before = _publish_and_refresh(service, settings, before)
-    family_before = service.search(text="", genre=GENRE, hashtags=None, limit=10)
+        refresh_before = _publish_and_refresh(loop, settings, before)
+    family_before = loop.search(text="", genre=GENRE, hashtags=None, limit=10)
 
     with _timed(timings, "replay_burst"):
         after_rows = _replay(engine, posts, until=None, label=f"replaying tweets (#{BURST_TAG} burst)")
     engine.finish()
     after = engine.top()
     with _timed(timings, "refresh_after"):
-        refresh_after = _publish_and_refresh(service, settings, after)
-    family_after = service.search(text="", genre=GENRE, hashtags=None, limit=10)
+        refresh_after = _publish_and_refresh(loop, settings, after)
+    family_after = loop.search(text="", genre=GENRE, hashtags=None, limit=10)
 
     rows = before_rows + after_rows
     result["trends"] = {
@@ -95,7 +96,7 @@ def demo_command(
         _show_rise(family_before, family_after)
 
     with _timed(timings, "evaluate"):
-        result["evaluation"] = _evaluate(service, settings, show=not as_json)
+        result["evaluation"] = _evaluate(loop, settings, show=not as_json)
     result["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     if as_json:
         print_json(result)
@@ -115,12 +116,12 @@ class _timed:
         self.into[self.name] = time.perf_counter() - self.started
 
 
-def _load(service: SearchService, settings: Settings, limit: int | None) -> dict[str, Any]:
+def _load(loop: ScoringLoop, settings: Settings, limit: int | None) -> dict[str, Any]:
     with err.status(f"loading {settings.movies_path}"):
         catalog = load_catalog(settings.movies_path)
         movies = catalog.movies[:limit] if limit else catalog.movies
-        indexed = service.backend.index(movies)
-    extra = service.backend.count() - indexed
+        indexed = loop.backend.index(movies)
+    extra = loop.backend.count() - indexed
     if extra:
         err.print(f"[yellow]warning:[/] the index also holds {extra} other movies")
     return {
@@ -161,7 +162,7 @@ def _snapshot(engine: TrendEngine, tick: datetime) -> dict[str, Any]:
     return {"time": tick.isoformat(), "top": top}
 
 
-def _publish_and_refresh(service: SearchService, settings: Settings, trends: list[Trend]) -> RefreshReport:
+def _publish_and_refresh(loop: ScoringLoop, settings: Settings, trends: list[Trend]) -> RefreshReport:
     from freshrank.trends import open_trend_store
 
     store = open_trend_store(settings.resolved_trend_store_url, ttl_seconds=settings.trends.ttl_seconds)
@@ -171,7 +172,7 @@ def _publish_and_refresh(service: SearchService, settings: Settings, trends: lis
         store.close()
     with progress() as bar:
         task = bar.add_task("refresh: scoring new trending labels", total=None)
-        report = service.refresh(progress=lambda done, total: bar.update(task, completed=done, total=total))
+        report = loop.refresh(progress=lambda done, total: bar.update(task, completed=done, total=total))
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     return report
@@ -204,7 +205,7 @@ def _show_rise(before: SearchPage, after: SearchPage) -> None:
     out.print(f"new in the {GENRE} top {len(after.hits)}: " + (escape(", ".join(risen)) if risen else "none"))
 
 
-def _evaluate(service: SearchService, settings: Settings, show: bool) -> dict[str, Any]:
+def _evaluate(loop: ScoringLoop, settings: Settings, show: bool) -> dict[str, Any]:
     from freshrank.evaluate.io import read_csv
     from freshrank.evaluate.runner import evaluate_judgments
 
@@ -216,16 +217,16 @@ def _evaluate(service: SearchService, settings: Settings, show: bool) -> dict[st
     if not judgments:
         err.print(f"[yellow]warning:[/] no judgments under {settings.judgments_dir}; evaluation skipped")
         return {}
-    classifier = service.classifier()
+    classifier = loop.classifier()
     groups = len({j.query_id for j in judgments})
     with progress() as bar:
         task = bar.add_task("evaluating (boosted + baseline)", total=2 * groups)
         report = evaluate_judgments(
-            service,
+            loop,
             judgments,
             classifier=classifier.name if classifier else "",
-            model_version=classifier.version if classifier else "",
-            catalog_size=service.backend.count(),
+            model_version=loop.version([]),
+            catalog_size=loop.backend.count(),
             on_query=lambda _qid: bar.advance(task),
         )
     doc = report.to_json()

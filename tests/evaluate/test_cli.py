@@ -129,3 +129,35 @@ def test_bad_input_gives_clear_errors(env: dict[str, str], tmp_path: Path) -> No
     bad.write_text("trend,genre,doc_id,grade\n#" + "x" * 10_000 + ",,1,1\n", encoding="utf-8")
     assert _cli("evaluate", "--judgments", str(bad))[0] == 2  # nothing valid in it
     assert _cli("compare", "baseline", "no-such-model", "--judgments", f"{env['ROOT']}/j.csv")[0] == 3
+
+
+def test_the_gate_scores_what_evaluate_scores(env: dict[str, str]) -> None:
+    """The promotion gate's per-query nDCG@10 equals `freshrank evaluate`'s for the same model: both rank
+    through the read-only search over scores the loop calibrated (the gate on a scratch in-memory index)."""
+    from freshrank.catalog.models import Movie
+    from freshrank.classify.embedding import EmbeddingClassifier
+    from freshrank.evaluate.base import Judgment
+    from freshrank.train.lifecycle import measure
+    from tests.conftest import SMALL_MOVIES
+
+    settings = Settings()
+    judgments = [
+        Judgment(trend, genre, int(doc), int(grade))
+        for trend, genre, doc, grade in (row.split(",") for row in JUDGMENTS.splitlines()[1:])
+    ]
+    state = sorted(p.name for p in settings.state_dir.iterdir())
+    metrics = measure(
+        EmbeddingClassifier(cache_dir=settings.cache_dir),
+        settings,
+        movies=[Movie.model_validate(row) for row in SMALL_MOVIES],
+        judgments=judgments,
+    )
+    assert state == sorted(p.name for p in settings.state_dir.iterdir())  # the gate wrote no serving state
+    code, out = _cli(
+        "evaluate", "--judgments", f"{env['ROOT']}/j.csv", "--classifier", "embedding", "--no-record",
+        "--no-baseline", "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    evaluated = {qid: figures["ndcg@10"] for qid, figures in json.loads(out)["per_query"].items()}
+    assert set(evaluated) == {"#christmas|", "#christmas|Family", "#zombies|", "#dinosaurs|"}
+    assert metrics.per_query == pytest.approx(evaluated, abs=1e-12)

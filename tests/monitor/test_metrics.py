@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY, generate_latest
 
-from freshrank.monitor import metrics
+from freshrank import metrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "freshrank.json"
 

@@ -1,4 +1,4 @@
-"""End to end on the real engines: tweets → Kafka → the PyFlink trend job → Redis → SearchService.refresh()
+"""End to end on the real engines: tweets → Kafka → the PyFlink trend job → Redis → ScoringLoop.refresh()
 with the OpenSearch backend → a trend-boosted OpenSearch result. Every name is unique to the run."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from kafka import KafkaAdminClient
 from freshrank.catalog.models import Movie
 from freshrank.classify.embedding import EmbeddingClassifier
 from freshrank.config import SearchSettings, Settings, TrendSettings
+from freshrank.loop.service import ScoringLoop
 from freshrank.search.opensearch import OpenSearchBackend
-from freshrank.search.service import SearchService
 from freshrank.trends import open_trend_store
 from freshrank.trends.flink.launcher import run_trend_job
 from freshrank.trends.flink.spec import KafkaTopic
@@ -98,7 +98,7 @@ def test_tweets_through_kafka_and_flink_boost_opensearch(
         assert trends and trends[0].hashtag.lower() == "#dinosaurs"
 
         classifier = EmbeddingClassifier(cache_dir=tmp_path / "embeddings")
-        service = SearchService(settings, backend, classifier=lambda: classifier)
+        service = ScoringLoop(settings, backend, classifier=lambda: classifier)
         unboosted = service.search(hashtags=[], limit=3)
         assert [hit.id for hit in unboosted.hits] == [1, 2, 3]  # no text, no boost: ties by id
 

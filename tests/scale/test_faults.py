@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from freshrank.catalog.models import Movie
 from freshrank.classify.embedding import EmbeddingClassifier
 from freshrank.config import SearchSettings, Settings
+from freshrank.loop.service import ScoringLoop
 from freshrank.search.base import SearchHit, SearchRequest
 from freshrank.search.opensearch import OpenSearchBackend, OpenSearchError
-from freshrank.search.service import SearchService
 from freshrank.trends import open_trend_store
 from freshrank.trends.base import Trend
 from tests.scale.conftest import SHARED_OPENSEARCH, OpenSearchServer, RedisServer, free_port, wait_until
@@ -67,7 +67,8 @@ def test_redis_down_search_answers_with_last_known_trends(
     trend_url = f"{private_redis.url}?prefix=fault-test"
     open_trend_store(trend_url).replace([CHRISTMAS])
     settings = scale_settings(tmp_path, backend.url, trend_url)
-    service = SearchService(settings, backend, classifier=lambda: classifier)
+    service = ScoringLoop(settings, backend, classifier=lambda: classifier)
+    service.refresh()  # the loop scores the trends and keeps them as the last known ones
 
     live = service.search(limit=3)
     assert_boosted_by_christmas(live.hits)
@@ -81,7 +82,7 @@ def test_redis_down_search_answers_with_last_known_trends(
     assert service.health()["trends"].startswith("degraded")
 
     # A fresh process that never saw the store still answers, from the state file or without a boost.
-    restarted = SearchService(settings, backend, classifier=lambda: classifier)
+    restarted = ScoringLoop(settings, backend, classifier=lambda: classifier)
     assert_boosted_by_christmas(restarted.search(limit=3).hits)
 
     private_redis.start()
@@ -132,7 +133,7 @@ def test_classifier_server_killed_search_uses_stored_scores(
             classifier={"url": f"http://127.0.0.1:{port}"},  # type: ignore[arg-type]
             search=RAW_SCORES,
         )
-        service = SearchService.from_settings(settings)
+        service = ScoringLoop.from_settings(settings)
         report = service.refresh(["#Christmas"])
         assert report.scored == ["christmas"] and not report.failed
         hits = service.search(hashtags=["#Christmas"], limit=3).hits
@@ -235,7 +236,7 @@ def test_kafka_stopped_producer_and_job_fail_clearly_search_keeps_trends(
     trend_url = f"{private_redis.url}?prefix=fault-kafka"
     open_trend_store(trend_url).replace([CHRISTMAS])
     settings = scale_settings(tmp_path, backend.url, trend_url)
-    service = SearchService(settings, backend, classifier=lambda: classifier)
+    service = ScoringLoop(settings, backend, classifier=lambda: classifier)
     kafka("up")
     try:
         ensure_topic("fault-posts", bootstrap)

@@ -22,7 +22,7 @@ import pytest
 from freshrank.config import Settings
 from freshrank.evaluate.base import Judgment
 from freshrank.evaluate.store import open_judgment_store
-from freshrank.search.service import SearchService
+from freshrank.loop.service import ScoringLoop
 from freshrank.trends import Trend, open_trend_store
 from tests.conftest import SMALL_MOVIES
 
@@ -165,7 +165,7 @@ def make_settings(root: Path, token: str = TOKEN, **overrides: object) -> Settin
 def build_state(settings: Settings) -> None:
     """Index the catalogue, publish trends, seed judgments, score the trends with the real classifier."""
     write_catalog(settings.movies_path)
-    service = SearchService.from_settings(settings)
+    service = ScoringLoop.from_settings(settings)
     service.load()
     open_trend_store(settings.resolved_trend_store_url, settings.trends.ttl_seconds).replace(TRENDS)
     store = open_judgment_store(settings.resolved_judgments_url)

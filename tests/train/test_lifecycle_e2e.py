@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from freshrank.config import Settings
-from freshrank.search.service import SearchService
+from freshrank.loop.service import ScoringLoop
 from freshrank.train.lifecycle import retrain_and_promote
 from freshrank.train.registry import EMBEDDING, Registry
 from freshrank.trends import Trend, open_trend_store
@@ -33,7 +33,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     """Settings over a tiny data dir, a loaded search index, one trend, and a tiny params file."""
     tmp = tmp_path_factory.mktemp("lifecycle")
     settings = tiny_settings(tmp)
-    SearchService.from_settings(settings).load(settings.movies_path)
+    ScoringLoop.from_settings(settings).load(settings.movies_path)
     open_trend_store(settings.resolved_trend_store_url).replace(
         [Trend("#christmas", "christmas", 9.0, 40, 1.0)]
     )
@@ -73,7 +73,7 @@ def test_train_register_promote_rollback(world: tuple[Settings, Path]) -> None:
         assert forced["promoted"] and forced["forced"]
         decision = forced
     rescored = decision["rescored"]
-    service = SearchService.from_settings(settings)
+    service = ScoringLoop.from_settings(settings)
     stored = version + service.calibration.tag  # scores are kept per (model version, calibration)
     assert isinstance(rescored, dict) and rescored["ok"] and rescored["model_version"] == stored
     assert rescored["scored"] == ["christmas"]

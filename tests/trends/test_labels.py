@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from freshrank.trends.labels import hashtag_to_label
+from freshrank.labels import hashtag_to_label
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ _CHILD = """
 import json, os, resource, sys, time
 from freshrank.config import TrendSettings
 from freshrank.trends.engine import TrendEngine
-from freshrank.trends.labels import hashtag_to_label
+from freshrank.labels import hashtag_to_label
 from freshrank.trends import spellings
 from freshrank.trends.sources.replay import default_workers, replay_file
 

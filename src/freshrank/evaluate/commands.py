@@ -94,9 +94,9 @@ def _params(k: int, recall_k: int, gain: str, threshold: int) -> MetricParams:
 
 
 def _open_backend(settings: Settings) -> Any:
-    from freshrank.search.commands import open_service
+    from freshrank.loop.commands import open_loop
 
-    backend = open_service(settings).backend
+    backend = open_loop(settings).backend
     if backend.count() == 0:
         err.print("[red]error:[/] the search index is empty: run `freshrank load` first")
         raise typer.Exit(EXIT_ERROR)
@@ -128,7 +128,7 @@ def _record(settings: Settings, run: EvaluationRun) -> int | None:
 
 
 def _publish_gauges(report: EvaluationReport) -> None:
-    from freshrank.monitor.metrics import EVALUATION_MEAN, NDCG_AT_10
+    from freshrank.metrics import EVALUATION_MEAN, NDCG_AT_10
 
     key = f"ndcg@{report.params.k}"
     for system in (report.system, report.baseline):
@@ -199,7 +199,7 @@ def evaluate_command(
 def _trend_snapshot(system: Any) -> list[str]:
     """The labels trending while the run happened (recorded with it); empty when the store is unreachable."""
     try:
-        return list(system.service.current_labels([]))
+        return list(system.reader.current_labels([]))
     except Exception:  # a trend store that cannot be opened: the run is still worth keeping
         log.debug("no trend snapshot", exc_info=True)
         return []

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 from freshrank.evaluate.base import EvaluationRun, Judgment
 from freshrank.evaluate.metrics import MetricParams, mean_metrics, query_metrics
 from freshrank.evaluate.store import iter_groups
+from freshrank.labels import hashtag_to_label
 from freshrank.search.base import SearchPage
-from freshrank.trends.labels import hashtag_to_label
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from freshrank.evaluate.runner import (
     evaluate_ranker,
     lexical_ranker,
 )
+from freshrank.loop.service import ScoringLoop
 from freshrank.search.base import SearchBackend
-from freshrank.search.refresh import scores_version
 from freshrank.search.service import SearchService
 
 BASELINE = "baseline"
@@ -26,12 +26,20 @@ BASELINE = "baseline"
 
 @dataclass
 class System:
-    """One configuration: ``baseline`` (BM25 on the hashtag's words) or a classifier's trend boost."""
+    """One configuration: ``baseline`` (BM25 on the hashtag's words) or a classifier's trend boost.
+
+    ``service`` ranks: the read-only search for the baseline, the scoring loop (which scores judged labels
+    the model lacks, then ranks through the same read-only search) for a classifier.
+    """
 
     spec: str
-    service: SearchService
+    service: SearchService | ScoringLoop
     classifier: str
     model_version: str
+
+    @property
+    def reader(self) -> SearchService:
+        return self.service.reader if isinstance(self.service, ScoringLoop) else self.service
 
     @property
     def label(self) -> str:
@@ -40,24 +48,24 @@ class System:
         return f"{self.spec} ({self.model_version})" if self.model_version else self.spec
 
 
-def classifier_service(settings: Settings, backend: SearchBackend, name: str | None = None) -> SearchService:
-    """A search service over ``backend`` whose boost comes from classifier ``name`` (default: settings')."""
+def classifier_loop(settings: Settings, backend: SearchBackend, name: str | None = None) -> ScoringLoop:
+    """A scoring loop over ``backend`` whose boost comes from classifier ``name`` (default: settings')."""
     scoped = settings.model_copy(deep=True)
     if name:
         scoped.classifier.name = name
-    return SearchService(scoped, backend)
+    return ScoringLoop(scoped, backend)
 
 
 def open_system(settings: Settings, backend: SearchBackend, spec: str) -> System:
     """``baseline``, ``embedding``, ``champion`` or a registry version id; raises when it cannot load."""
-    service = classifier_service(settings, backend, None if spec == BASELINE else spec)
     if spec == BASELINE:
-        return System(spec, service, "", "")
+        return System(spec, SearchService(settings, backend), "", "")
+    loop = classifier_loop(settings, backend, spec)
     warnings: list[str] = []
-    classifier = service.classifier(warnings)
+    classifier = loop.classifier(warnings)
     if classifier is None:
         raise RuntimeError(f"classifier {spec!r} cannot be loaded: {'; '.join(warnings)}")
-    return System(spec, service, classifier.name, scores_version(classifier, service.calibration))
+    return System(spec, loop, classifier.name, loop.version(warnings))
 
 
 def evaluate_system(

@@ -40,22 +40,17 @@ def label_figures(scores: np.ndarray) -> dict[str, Any]:
 def run(judgments: Path | None = None, settings: Settings | None = None) -> dict[str, Any]:
     from freshrank.catalog.loader import load_catalog
     from freshrank.evaluate.io import read_judgments
-    from freshrank.search.service import MovieSource, SearchService
-    from freshrank.trends.labels import hashtag_to_label
+    from freshrank.labels import hashtag_to_label
+    from freshrank.loop.service import ScoringLoop
 
     settings = settings or Settings()
     path = judgments or settings.judgments_dir / "keyword_judgments.csv"
     judged = sorted({hashtag_to_label(j.trend) for j in read_judgments(path).judgments})
-    service = SearchService.from_settings(settings)
+    service = ScoringLoop.from_settings(settings)
     classifier = service.classifier()
     if classifier is None:
         raise RuntimeError("classifier unavailable")
-    backend = service.backend
-    movies = (
-        list(backend.movies())
-        if isinstance(backend, MovieSource)
-        else load_catalog(settings.movies_path).movies
-    )
+    movies = service.reader.catalog() or load_catalog(settings.movies_path).movies
     classifier.fit(
         movies
     )  # the indexed catalogue in the order refresh fits it (so the embedding cache is shared)

@@ -50,15 +50,15 @@ def monitor_command(
 
     3 when the classifier or search index is unavailable; with --act: 0 when the action succeeded, 1 if not.
     """
+    from freshrank.loop.service import ScoringLoop
     from freshrank.monitor.live import MonitorUnavailable, encoder_embed, gather, publish
     from freshrank.monitor.live import act as carry_out
-    from freshrank.search.service import SearchService
 
     settings = Settings()
     thresholds = Thresholds(min_peak_z, min_confidence, max_flat_share, drift_similarity, max_drift_share,
                             max_metric_drop, max_age_days)  # fmt: skip
     try:
-        service = SearchService.from_settings(settings)
+        service = ScoringLoop.from_settings(settings)
         data, warnings, classifier = gather(settings, service)
     except MonitorUnavailable as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")

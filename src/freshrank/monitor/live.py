@@ -11,10 +11,9 @@ import numpy as np
 
 from freshrank.config import Settings
 from freshrank.evaluate.base import EvaluationRun
+from freshrank.labels import hashtag_to_label
+from freshrank.loop.service import ScoringLoop
 from freshrank.monitor.freshness import SCORE_SAMPLE, Embed, MonitorInput, MonitorReport, score_sample
-from freshrank.search.refresh import scores_version
-from freshrank.search.service import SearchService
-from freshrank.trends.labels import hashtag_to_label
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +99,16 @@ def encoder_embed(classifier: Any) -> Embed:
     return embed
 
 
-def gather(settings: Settings, service: SearchService | None = None) -> tuple[MonitorInput, list[str], Any]:
+def gather(settings: Settings, service: ScoringLoop | None = None) -> tuple[MonitorInput, list[str], Any]:
     """The monitor's inputs, the warnings met on the way, and the loaded classifier."""
-    service = service or SearchService.from_settings(settings)
+    service = service or ScoringLoop.from_settings(settings)
     warnings: list[str] = []
     classifier = service.classifier(warnings)
     if classifier is None:
         raise MonitorUnavailable("; ".join(warnings) or "classifier unavailable")
-    version = scores_version(classifier, service.calibration)
+    version = service.version(warnings)
     seen = len(warnings)
-    trending = service.current_labels(warnings)
+    trending = service.reader.current_labels(warnings)
     # Deciding on last known trends would judge a model on stale labels: an unreachable store is exit 3.
     lost = [w for w in warnings[seen:] if w.startswith("trend store unavailable")]
     if lost:
@@ -138,7 +137,7 @@ def gather(settings: Settings, service: SearchService | None = None) -> tuple[Mo
     return data, warnings, classifier
 
 
-def act(settings: Settings, report: MonitorReport, service: SearchService) -> dict[str, Any]:
+def act(settings: Settings, report: MonitorReport, service: ScoringLoop) -> dict[str, Any]:
     """reclassify → score the trending labels now; retrain → train, gate and promote (then re-score)."""
     if report.decision == "reclassify":
         refreshed = service.refresh()
@@ -155,7 +154,7 @@ def act(settings: Settings, report: MonitorReport, service: SearchService) -> di
 
 def publish(report: MonitorReport, data: MonitorInput) -> None:
     """Set the monitor's Prometheus gauges."""
-    from freshrank.monitor.metrics import MODEL_AGE_SECONDS, MONITOR_DECISION, TRENDING_LABELS
+    from freshrank.metrics import MODEL_AGE_SECONDS, MONITOR_DECISION, TRENDING_LABELS
 
     MONITOR_DECISION.set({"ok": 0, "reclassify": 1, "retrain": 2}[report.decision])
     TRENDING_LABELS.set(len(data.trending))

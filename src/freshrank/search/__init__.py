@@ -7,12 +7,17 @@ from collections.abc import Mapping
 from freshrank.search.base import SearchBackend, SearchHit, SearchPage, SearchRequest
 
 
-def open_backend(url: str, field_weights: Mapping[str, float] | None = None) -> SearchBackend:
-    """``sqlite:///path.db`` (embedded FTS5), ``opensearch://host:port[/index]`` or ``elasticsearch://…``."""
+def open_backend(
+    url: str, field_weights: Mapping[str, float] | None = None, *, read_only: bool = False
+) -> SearchBackend:
+    """``sqlite:///path.db`` (embedded FTS5), ``opensearch://host:port[/index]`` or ``elasticsearch://…``.
+
+    ``read_only`` opens an existing SQLite file read-only (a search then cannot write); servers ignore it.
+    """
     if url.startswith("sqlite:"):
         from freshrank.search.sqlite import SqliteBackend
 
-        return SqliteBackend(url, field_weights=field_weights)
+        return SqliteBackend(url, field_weights=field_weights, read_only=read_only)
     if url.startswith(("opensearch://", "opensearchs://")):
         from freshrank.search.opensearch import OpenSearchBackend
 

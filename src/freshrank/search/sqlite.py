@@ -112,8 +112,11 @@ class SqliteBackend:
         url: str,
         field_weights: Mapping[str, float] | None = None,
         text_norm: str = "max",
+        read_only: bool = False,
     ) -> None:
         path = sqlite_path(url)
+        # read-only needs an existing file (a fresh state directory gets its schema from the first open)
+        self.read_only = read_only and path != ":memory:" and Path(path).is_file()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
@@ -126,6 +129,10 @@ class SqliteBackend:
         self.text_norm = text_norm
         self._lock = threading.Lock()
         try:
+            if self.read_only:
+                uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+                return
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

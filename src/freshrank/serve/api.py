@@ -1,7 +1,9 @@
 """The search API and the relevance workbench page: search with explanations, judge, compare, operate.
 
 Reading is public; every write (judgments, snapshots, refresh, promote, rollback) needs the bearer token
-``settings.serve.api_token`` and is refused while none is configured. ``create_app`` builds the app,
+``settings.serve.api_token`` and is refused while none is configured. Searches read only: a trend label
+without stored scores is scored through the loop (stored) for a token holder, into the bounded in-memory
+ad-hoc cache for anyone else (rate-limited per client: 429 with Retry-After). ``create_app`` builds the app,
 ``run`` serves it with uvicorn (``freshrank serve api``).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import secrets
 import threading
 import time
@@ -31,9 +34,11 @@ from freshrank.config import Settings
 from freshrank.evaluate.base import Judgment, JudgmentStore
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
 from freshrank.evaluate.store import open_judgment_store
-from freshrank.monitor.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
+from freshrank.loop.adhoc import AdhocCache, RateLimited
+from freshrank.loop.service import ScoringLoop
+from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
 from freshrank.search.base import SearchHit, SearchPage
-from freshrank.search.service import SearchService, hashtag_label
+from freshrank.search.service import AdhocScores, SearchService, hashtag_label
 from freshrank.serve.snapshots import (
     MAX_NAME_CHARS,
     NAME_PATTERN,
@@ -223,6 +228,14 @@ class Unavailable(Exception):
     """A component (search backend, store, classifier) could not answer."""
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the client (for the ad-hoc rate limit) and whether it holds the API token."""
+
+    client: str
+    may_write: bool = False
+
+
 class Workbench:
     """The components the API talks to, each opened once on first use."""
 
@@ -230,7 +243,7 @@ class Workbench:
         self.settings = settings
         self._lock = threading.RLock()
         self._opened: dict[str, Any] = {}
-        self._candidate: tuple[str, SearchService] | None = None
+        self._candidate: tuple[str, ScoringLoop] | None = None
         self.monitor_lock = threading.Lock()
         self.monitor_cache: tuple[float, dict[str, Any]] | None = None
 
@@ -244,11 +257,34 @@ class Workbench:
             return self._opened[name]
 
     @property
+    def loop(self) -> ScoringLoop:
+        """The scoring loop (the writer); its ``reader`` is the read-only search every request ranks with."""
+        loop: ScoringLoop = self._get("search service", lambda: ScoringLoop.from_settings(self.settings))
+        return loop
+
+    @property
     def service(self) -> SearchService:
-        service: SearchService = self._get(
-            "search service", lambda: SearchService.from_settings(self.settings)
-        )
-        return service
+        return self.loop.reader
+
+    @property
+    def adhoc(self) -> AdhocCache:
+        """Scores of anonymous callers' new labels, in memory only."""
+        loop, search = self.loop, self.settings.search
+
+        def score(labels: Sequence[str]) -> AdhocScores:
+            return loop.score_in_memory(labels)[1]
+
+        def open_cache() -> AdhocCache:
+            return AdhocCache(
+                score,
+                search.adhoc_cache_size,
+                search.adhoc_ttl_seconds,
+                search.adhoc_per_client,
+                search.adhoc_window_seconds,
+            )
+
+        cache: AdhocCache = self._get("ad-hoc scores", open_cache)
+        return cache
 
     @property
     def trends(self) -> TrendStore:
@@ -268,8 +304,8 @@ class Workbench:
         store: SnapshotStore = self._get("snapshot store", lambda: SnapshotStore(path))
         return store
 
-    def candidate(self, name: str) -> SearchService:
-        """A search service that boosts with model ``name`` (its scores computed when first needed)."""
+    def candidate(self, name: str) -> ScoringLoop:
+        """A scoring loop whose search boosts with model ``name`` (stored scores; a token holder's scored)."""
         try:
             version = Registry.from_settings(self.settings).resolve(name)
         except RegistryError as exc:
@@ -279,7 +315,7 @@ class Workbench:
         with self._lock:
             held = self._candidate
             if held is None or held[0] != version:  # keep one candidate loaded, not every one ever compared
-                held = (version, SearchService.from_settings(settings))
+                held = (version, ScoringLoop.from_settings(settings))
                 self._candidate = held
             return held[1]
 
@@ -293,7 +329,7 @@ class Workbench:
     def warm_up(self) -> None:
         """Load the search service and its classifier, so the first search does not wait for them."""
         try:
-            self.service.classifier()
+            self.loop.classifier()
         except Exception as exc:
             log.warning("warm-up failed: %s", exc)
 
@@ -301,6 +337,7 @@ class Workbench:
         """Drop the search service so the next call reopens it (after a promotion changed the champion)."""
         with self._lock:
             self._opened.pop("search service", None)
+            self._opened.pop("ad-hoc scores", None)
             self._candidate = None
             self.monitor_cache = None
 
@@ -333,20 +370,52 @@ def hashtag_words(trends: Sequence[str]) -> str:
 
 def _search(
     wb: Workbench,
+    caller: Caller,
     q: str,
     genre: str,
     trends: list[str] | None,
     limit: int,
     offset: int = 0,
-    service: SearchService | None = None,
+    loop: ScoringLoop | None = None,
 ) -> SearchPage:
+    loop = loop or wb.loop
     try:
-        page = (service or wb.service).search(q, genre or None, trends, limit=limit, offset=offset)
-    except Unavailable:
+        adhoc = _unstored_scores(wb, loop, caller, trends)
+        page = loop.reader.search(q, genre or None, trends, limit=limit, offset=offset, adhoc=adhoc)
+    except (Unavailable, HTTPException):
         raise
     except Exception as exc:
         raise Unavailable(f"search failed: {exc}") from exc
     return page
+
+
+def _unstored_scores(
+    wb: Workbench, loop: ScoringLoop, caller: Caller, trends: list[str] | None
+) -> AdhocScores | None:
+    """Labels without stored scores: a token holder's are scored and stored, other picked ones go ad hoc.
+
+    Live trends without stored scores wait for the loop's refresh (they rank without their boost meanwhile).
+    """
+    if trends == [] or not (caller.may_write or trends):
+        return None
+    labels = loop.reader.labels(trends, [])
+    version = loop.version([])
+    missing = loop.reader.missing(labels, version) if version else []
+    if not missing:
+        return None
+    if caller.may_write:
+        loop.score(missing)
+        return None
+    if loop is not wb.loop:  # a candidate model's labels are scored by a token holder only
+        return None
+    try:
+        return wb.adhoc.scores(caller.client, missing)
+    except RateLimited as exc:
+        retry = str(math.ceil(exc.retry_after))
+        raise HTTPException(429, str(exc), headers={"Retry-After": retry}) from exc
+    except Exception as exc:  # the classifier is down: rank without these labels' boost (search warns)
+        log.warning("ad-hoc scoring failed: %s", exc)
+        return None
 
 
 def _live_hashtags(wb: Workbench) -> list[str]:
@@ -445,10 +514,10 @@ def _boost_for(wb: Workbench, params: SearchParams) -> Boost:
     return Boost(picked, picked) if picked else Boost(None, _live_hashtags(wb))
 
 
-def _search_out(wb: Workbench, params: SearchParams) -> SearchOut:
+def _search_out(wb: Workbench, caller: Caller, params: SearchParams) -> SearchOut:
     boost = _boost_for(wb, params)
     key = judgment_key(params.q, params.trend)
-    page = _search(wb, params.q, params.genre, boost.request, params.limit, params.offset)
+    page = _search(wb, caller, params.q, params.genre, boost.request, params.limit, params.offset)
     warnings = list(page.warnings)
     try:
         qrels = _qrels(wb, key, params.genre)
@@ -503,14 +572,14 @@ def _link_movement(left: CompareSide, right: CompareSide) -> None:
         row.movement = None if row.other_rank is None else row.rank - row.other_rank
 
 
-def _compare_baseline(wb: Workbench, params: CompareParams) -> CompareOut:
+def _compare_baseline(wb: Workbench, caller: Caller, params: CompareParams) -> CompareOut:
     """Boosted ranking against the lexical baseline (text, or the hashtags' words, with no boost)."""
     boost = _boost_for(wb, params)
     key = judgment_key(params.q, params.trend)
     qrels = _qrels(wb, key, params.genre)
     base_text = params.q or hashtag_words(params.trend)
-    base = _search(wb, base_text, params.genre, [], params.limit)
-    boosted = _search(wb, params.q, params.genre, boost.request, params.limit)
+    base = _search(wb, caller, base_text, params.genre, [], params.limit)
+    boosted = _search(wb, caller, params.q, params.genre, boost.request, params.limit)
     left = _side(
         "baseline (no trend boost)",
         QueryOut(q=base_text, genre=params.genre, trends=[], key=key),
@@ -524,16 +593,16 @@ def _compare_baseline(wb: Workbench, params: CompareParams) -> CompareOut:
     return CompareOut(mode="baseline", left=left, right=right)
 
 
-def _compare_models(wb: Workbench, params: CompareParams) -> CompareOut:
+def _compare_models(wb: Workbench, caller: Caller, params: CompareParams) -> CompareOut:
     """The champion's boosted ranking against a candidate model's (its scores computed on demand)."""
     if not params.candidate:
         raise HTTPException(422, "mode=models needs candidate=<model version>")
     boost = _boost_for(wb, params)
     key = judgment_key(params.q, params.trend)
     qrels = _qrels(wb, key, params.genre)
-    candidate_service = wb.candidate(params.candidate)
-    champion = _search(wb, params.q, params.genre, boost.request, params.limit)
-    candidate = _search(wb, params.q, params.genre, boost.request, params.limit, service=candidate_service)
+    candidate_loop = wb.candidate(params.candidate)
+    champion = _search(wb, caller, params.q, params.genre, boost.request, params.limit)
+    candidate = _search(wb, caller, params.q, params.genre, boost.request, params.limit, loop=candidate_loop)
     query = QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key)
     left = _side(f"serving ({_serving_model(wb)})", query, champion, qrels)
     right = _side(f"candidate ({params.candidate})", query, candidate, qrels)
@@ -567,6 +636,24 @@ def _plain(value: Any) -> Any:
 
 
 # Security --------------------------------------------------------------------------------------------
+
+
+def _holds_token(settings: Settings, authorization: str | None) -> bool:
+    expected = settings.serve.api_token
+    scheme, _, given = (authorization or "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not given.strip():
+        return False
+    return secrets.compare_digest(given.strip().encode(), expected.encode())
+
+
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The client's address and whether it sent the API token (searches then may score new labels)."""
+    settings: Settings = request.app.state.workbench.settings
+    client = request.client.host if request.client else "unknown"
+    return Caller(client, _holds_token(settings, authorization))
+
+
+Who = Annotated[Caller, Depends(_caller)]
 
 
 def _token_guard(settings: Settings) -> Callable[[str | None], None]:
@@ -607,16 +694,16 @@ def _read_routes(wb: Workbench) -> APIRouter:
     router = APIRouter(prefix="/api")
 
     @router.get("/search", response_model=SearchOut)
-    def search(params: Annotated[SearchParams, Query()]) -> SearchOut:
+    def search(params: Annotated[SearchParams, Query()], caller: Who) -> SearchOut:
         """Ranked movies with the explanation of each score: text relevance plus weight × trend score."""
-        return _search_out(wb, params)
+        return _search_out(wb, caller, params)
 
     @router.get("/query-metrics", response_model=QueryMetrics)
-    def query_metrics(params: Annotated[SearchParams, Query()]) -> QueryMetrics:
+    def query_metrics(params: Annotated[SearchParams, Query()], caller: Who) -> QueryMetrics:
         """nDCG@10, P@10 and the judged share of the top 10 of this query's ranking."""
         boost = _boost_for(wb, params)
         key = judgment_key(params.q, params.trend)
-        page = _search(wb, params.q, params.genre, boost.request, K)
+        page = _search(wb, caller, params.q, params.genre, boost.request, K)
         return _metrics(key, params.genre, [hit.id for hit in page.hits], _qrels(wb, key, params.genre))
 
     @router.get("/trends", response_model=list[TrendOut])
@@ -646,11 +733,11 @@ def _read_routes(wb: Workbench) -> APIRouter:
         return _genres(wb)
 
     @router.get("/compare", response_model=CompareOut)
-    def compare(params: Annotated[CompareParams, Query()]) -> CompareOut:
+    def compare(params: Annotated[CompareParams, Query()], caller: Who) -> CompareOut:
         """Two rankings side by side: baseline vs boosted, or champion vs a candidate model."""
         if params.mode == "models":
-            return _compare_models(wb, params)
-        return _compare_baseline(wb, params)
+            return _compare_models(wb, caller, params)
+        return _compare_baseline(wb, caller, params)
 
     @router.get("/snapshots")
     def list_snapshots() -> list[dict[str, Any]]:
@@ -708,7 +795,7 @@ def _genres(wb: Workbench) -> list[str]:
 
 def _health(wb: Workbench) -> HealthOut:
     try:
-        components = {name: str(state) for name, state in wb.service.health().items()}
+        components = {name: str(state) for name, state in wb.loop.health().items()}
     except Exception as exc:  # the service cannot even be opened: nothing answers
         return HealthOut(status="down", components={"search": f"down: {exc}"})
     healthy = all(state == "ok" for state in components.values())
@@ -741,7 +828,7 @@ def _decide(wb: Workbench) -> dict[str, Any]:
     from freshrank.monitor.live import MonitorUnavailable, encoder_embed, gather, publish
 
     try:
-        data, warnings, classifier = gather(wb.settings, wb.service)
+        data, warnings, classifier = gather(wb.settings, wb.loop)
     except MonitorUnavailable as exc:
         return {"decision": None, "reasons": [], "message": f"monitor unavailable: {exc}"}
     report = decide(data, Thresholds(), encoder_embed(classifier))
@@ -767,9 +854,10 @@ def _write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
         return {"saved": True, "added": result.added, "changed": result.changed, "judgment": asdict(judgment)}
 
     @router.post("/snapshots", status_code=201)
-    def save_snapshot(body: SnapshotIn) -> dict[str, Any]:
+    def save_snapshot(body: SnapshotIn, request: Request) -> dict[str, Any]:
         params = SearchParams(q=body.q, genre=body.genre, trend=body.trend, limit=body.limit)
-        out = _search_out(wb, params)
+        client = request.client.host if request.client else "unknown"
+        out = _search_out(wb, Caller(client, may_write=True), params)
         metrics = _metrics(
             out.query.key, body.genre, [h.id for h in out.hits], _qrels(wb, out.query.key, body.genre)
         )
@@ -795,7 +883,7 @@ def _write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
     @router.post("/refresh")
     def refresh() -> dict[str, Any]:
         """Score the trending labels the current model has not scored yet."""
-        report = wb.service.refresh()
+        report = wb.loop.refresh()
         wb.monitor_cache = None  # the decision may change now that new labels are scored
         return {"refreshed": True, "report": _plain(report)}
 

@@ -34,7 +34,7 @@ from prometheus_client import Counter, Gauge
 
 from freshrank.classify.base import Classifier
 from freshrank.config import LifecycleSettings, Settings
-from freshrank.monitor.metrics import record_classification
+from freshrank.metrics import record_classification
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,8 +65,12 @@ def load_judgments(settings: Settings) -> list[Judgment]:
     return judgments
 
 
+# Bumped when the gate's ranking changes, so cards measured the old way are measured again.
+GATE_RANKING = "search: calibrated boost, ties by id"
+
+
 def judgments_hash(judgments: Sequence[Judgment]) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"{GATE_RANKING}\n".encode())
     for j in sorted(judgments, key=lambda j: (j.trend, j.genre, j.doc_id)):
         digest.update(f"{j.trend}\t{j.genre}\t{j.doc_id}\t{j.grade}\n".encode())
     return digest.hexdigest()[:12]
@@ -80,28 +83,36 @@ def load_movies(settings: Settings) -> list[Movie]:
 
 
 def zero_shot_ndcg(
-    classifier: Classifier, movies: Sequence[Movie], judgments: Sequence[Judgment]
+    classifier: Classifier, movies: Sequence[Movie], judgments: Sequence[Judgment], settings: Settings
 ) -> dict[str, float]:
-    """nDCG@10 per judged query when the catalogue (within the query's genre) is ranked by the label's score.
+    """nDCG@10 per judged query, ranked exactly as ``freshrank evaluate`` ranks: through the search service.
 
-    This is the search ranking with no text query and one trending label; ties go to the lower id.
+    The catalogue goes into a scratch in-memory index, the scoring loop stores the judged labels' calibrated
+    scores there, and each (trend, genre) is the search with no text and only that trend boosting.
     """
-    from freshrank.classify.labels import label_words
-    from freshrank.evaluate.metrics import ndcg_at_k, rank
+    from freshrank.evaluate.metrics import MetricParams
+    from freshrank.evaluate.runner import evaluate_judgments
+    from freshrank.loop.service import ScoringLoop
+    from freshrank.search import open_backend
 
-    qrels: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for j in judgments:
-        qrels[(j.trend, j.genre)][j.doc_id] = j.grade
-    trends = sorted({trend for trend, _ in qrels})
-    scores = classifier.score([label_words(trend) for trend in trends])
-    row_of = {trend: i for i, trend in enumerate(trends)}
-    ids = np.array([m.id for m in movies])
-    per_query: dict[str, float] = {}
-    for (trend, genre), grades in sorted(qrels.items()):
-        mask = np.array([not genre or genre in m.genres for m in movies], dtype=bool)
-        ranked = rank(dict(zip(ids[mask].tolist(), scores[row_of[trend]][mask].tolist(), strict=True)))
-        per_query[f"{trend}|{genre}"] = ndcg_at_k(ranked, grades, NDCG_K)
-    return per_query
+    backend = open_backend("sqlite:///:memory:", field_weights=settings.search.field_weights)
+    try:
+        backend.index(movies)
+        loop = ScoringLoop(
+            settings, backend, trend_store=_no_trend_store, classifier=lambda: classifier, keep_state=False
+        )
+        report = evaluate_judgments(
+            loop, judgments, params=MetricParams(k=NDCG_K), baseline=False, min_judged=0.0
+        )
+    finally:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()
+    return {qid: figures[f"ndcg@{NDCG_K}"] for qid, figures in report.system.per_query.items()}
+
+
+def _no_trend_store() -> Any:
+    raise LifecycleError("the gate ranks judged trends only")
 
 
 def measure(
@@ -112,11 +123,10 @@ def measure(
     movies: Sequence[Movie] | None = None,
     judgments: Sequence[Judgment] | None = None,
 ) -> ModelMetrics:
-    """Fit the classifier on the catalogue and measure its zero-shot nDCG@10 on the gate's judgments."""
+    """The classifier's zero-shot nDCG@10 on the gate's judgments, ranked as search serves it."""
     movies = list(movies) if movies is not None else load_movies(settings)
     judgments = list(judgments) if judgments is not None else load_judgments(settings)
-    classifier.fit(movies)
-    per_query = zero_shot_ndcg(classifier, movies, judgments)
+    per_query = zero_shot_ndcg(classifier, movies, judgments, settings)
     return ModelMetrics(
         ndcg_at_10=float(np.mean(list(per_query.values()))) if per_query else None,
         dev_accuracy=dev_accuracy,
@@ -267,10 +277,10 @@ def champion_settings(settings: Settings) -> Settings:
 
 def rescore_trends(settings: Settings) -> dict[str, Any]:
     """Score the current trends with the (new) champion; failures are reported, never fatal to promotion."""
-    from freshrank.search.service import SearchService
+    from freshrank.loop.service import ScoringLoop
 
     try:
-        report = SearchService.from_settings(champion_settings(settings)).refresh()
+        report = ScoringLoop.from_settings(champion_settings(settings)).refresh()
     except Exception as exc:  # the champion is switched either way; the next refresh retries
         log.warning("re-scoring the current trends failed: %s", exc)
         return {"ok": False, "error": str(exc)}

@@ -349,7 +349,7 @@ def label(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object {hashtag: label}."),
 ) -> None:
     """Show the classifier label of hashtags (camelCase/digit split, word segmentation, acronyms kept)."""
-    from freshrank.trends.labels import hashtag_to_label
+    from freshrank.labels import hashtag_to_label
 
     labels = {tag: hashtag_to_label(tag) for tag in hashtags}
     if as_json:

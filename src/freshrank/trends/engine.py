@@ -68,9 +68,9 @@ from typing import Protocol
 import numpy as np
 
 from freshrank.config import TrendSettings
+from freshrank.labels import hashtag_to_label
 from freshrank.trends.base import Trend
 from freshrank.trends.extract import dedupe_folded, extract_hashtags
-from freshrank.trends.labels import hashtag_to_label
 from freshrank.trends.spellings import Spellings
 from freshrank.trends.windows import Plan, plan_batch
 

@@ -23,9 +23,9 @@ flink_app = typer.Typer(
 
 
 def _exit(code_name: str) -> typer.Exit:
-    from freshrank import cli
+    from freshrank import exitcodes
 
-    return typer.Exit(getattr(cli, code_name))
+    return typer.Exit(getattr(exitcodes, code_name))
 
 
 @flink_app.callback(invoke_without_command=True)

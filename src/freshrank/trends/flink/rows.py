@@ -9,9 +9,9 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from freshrank.labels import hashtag_to_label
 from freshrank.trends.base import Trend
 from freshrank.trends.extract import extract_hashtags
-from freshrank.trends.labels import hashtag_to_label
 from freshrank.trends.sources.replay import parse_time_ms
 
 log = logging.getLogger(__name__)

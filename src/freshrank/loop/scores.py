@@ -1,4 +1,8 @@
-"""Refresh: score every (movie, label) pair that the current model has not scored yet, one label at a time."""
+"""Calibrated trend scores: score every (movie, label) pair the current model lacks.
+
+The only code that writes trend scores to a search backend (``refresh``); ``score_labels`` computes the same
+calibrated scores in memory (the ad-hoc cache of the web API).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from freshrank.classify.base import Classifier
-from freshrank.monitor.metrics import (
+from freshrank.metrics import (
     REFRESH_DURATION,
     REFRESH_LABELS_SCORED,
     REFRESH_LAST_SUCCESS,
@@ -119,6 +123,24 @@ def refresh(
     return report
 
 
+def score_labels(
+    classifier: Classifier, labels: Sequence[str], movie_ids: Sequence[int], calibration: Calibration
+) -> dict[str, dict[int, float]]:
+    """Calibrated scores of ``labels`` per movie id, in memory (nothing is written); zeros are left out."""
+    scores = classifier.score(list(labels))
+    _check_shape(scores, len(labels), len(movie_ids))
+    out: dict[str, dict[int, float]] = {}
+    for label, row in zip(labels, scores, strict=True):
+        stored = calibration.apply(np.asarray(row, dtype=np.float64))
+        out[label] = {i: s for i, s in zip(movie_ids, stored.tolist(), strict=True) if s != 0.0}
+    return out
+
+
+def _check_shape(scores: np.ndarray, labels: int, movies: int) -> None:
+    if scores.shape != (labels, movies):
+        raise ValueError(f"classifier returned shape {scores.shape}, expected {(labels, movies)}")
+
+
 def _score_new_labels(
     backend: SearchBackend,
     classifier: Classifier,
@@ -139,9 +161,7 @@ def _score_new_labels(
             continue
         finally:
             report.scoring_seconds += time.perf_counter() - batch_started
-        if scores.shape != (len(batch), len(movie_ids)):
-            expected = (len(batch), len(movie_ids))
-            raise ValueError(f"classifier returned shape {scores.shape}, expected {expected}")
+        _check_shape(scores, len(batch), len(movie_ids))
         for label, row in zip(batch, scores, strict=True):
             stored = calibration.apply(np.asarray(row, dtype=np.float64))
             by_movie = dict(zip(movie_ids, stored.tolist(), strict=True))

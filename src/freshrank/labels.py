@@ -1,4 +1,4 @@
-"""Turn a hashtag into the words a classifier reads: ``#SharkWeek`` → "shark week".
+"""Hashtag to label, the one function every stage uses: ``#SharkWeek`` → "shark week" (a leaf module).
 
 Steps, with no per-hashtag rules: split on underscores, case changes (camelCase) and letter/digit
 boundaries; keep acronyms (two or more capitals: ``WWII``) as they are; lower-case other words; segment

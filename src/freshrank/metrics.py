@@ -1,8 +1,8 @@
-"""Prometheus metrics that the search API, the refresh job and the evaluator update.
+"""Prometheus metrics (a leaf module): the search API, the loop, the evaluator and the monitor update them.
 
 Import the objects and update them where the work happens, e.g.::
 
-    from freshrank.monitor.metrics import SEARCH_LATENCY
+    from freshrank.metrics import SEARCH_LATENCY
     with SEARCH_LATENCY.labels(backend="sqlite").time():
         page = backend.search(request)
 

@@ -1,33 +1,77 @@
-"""``freshrank search`` and ``freshrank refresh``: trend-boosted ranking and scoring new trends."""
+"""``freshrank load``, ``freshrank refresh`` and ``freshrank search``: the commands that may write.
+
+``load`` indexes a catalogue, ``refresh`` scores the current trends; ``search`` ranks through the read-only
+search service after scoring (storing) any label the current model lacks, as a command-line user may.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from freshrank.catalog.loader import CatalogFileError
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json, progress
-from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE
-from freshrank.search.base import SearchPage
-from freshrank.search.refresh import RefreshReport
-from freshrank.search.service import SearchService
+from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
+from freshrank.loop.scores import RefreshReport
+from freshrank.loop.service import ScoringLoop
+from freshrank.search.views import page_table, page_to_json
 
 log = logging.getLogger(__name__)
 
+MAX_ERRORS_SHOWN = 20
 
-def open_service(settings: Settings | None = None) -> SearchService:
-    """The service for a command, or exit 3 with one clear line when the search backend is unreachable."""
+
+def open_loop(settings: Settings | None = None) -> ScoringLoop:
+    """The loop for a command, or exit 3 with one clear line when the search backend is unreachable."""
     settings = settings or Settings()
     try:
-        return SearchService.from_settings(settings)
+        return ScoringLoop.from_settings(settings)
     except Exception as exc:  # bad URL, database or server that cannot be opened
         log.debug("cannot open search backend", exc_info=True)
         err.print(f"[red]error:[/] search backend unavailable: {escape(str(exc))}")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
+
+
+def load_command(
+    input_file: Path = typer.Option(
+        None, "--input", "-i", help="Catalogue .jsonl/.csv, maybe .gz (default DATA_DIR/movies.jsonl.gz)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Load movies into the search index; bad rows are reported with their line number and skipped.
+
+    Exit code 1 when the file held no valid movie, 2 when it cannot be read.
+    """
+    settings = Settings()
+    loop = open_loop(settings)
+    path = input_file or settings.movies_path
+    with err.status(f"loading {escape(str(path))}"):
+        try:
+            report = loop.load(path)
+        except CatalogFileError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_USAGE) from exc
+    catalog = report.catalog
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        out.print(
+            f"indexed [bold]{report.indexed}[/] movies from {escape(str(path))} "
+            f"({len(catalog.errors)} bad rows, {len(catalog.duplicate_ids)} duplicate ids; "
+            f"{report.total} in the index)"
+        )
+    for error in catalog.errors[:MAX_ERRORS_SHOWN]:
+        err.print(f"[yellow]skipped[/] {escape(str(error))}")
+    if len(catalog.errors) > MAX_ERRORS_SHOWN:
+        err.print(f"[yellow]… and {len(catalog.errors) - MAX_ERRORS_SHOWN} more bad rows[/]")
+    if catalog.duplicate_ids:
+        err.print(f"[yellow]duplicate ids (first kept):[/] {catalog.duplicate_ids[:MAX_ERRORS_SHOWN]}")
+    if not catalog.movies:
+        raise typer.Exit(EXIT_ERROR)
 
 
 def search_command(
@@ -46,67 +90,14 @@ def search_command(
     Example: freshrank search "santa" --genre Family --trend '#christmas'
     """
     hashtags: list[str] | None = [] if no_trends else (list(trend) if trend else None)
-    service = open_service()
-    page = service.search(text=text, genre=genre, hashtags=hashtags, limit=limit, offset=offset)
+    loop = open_loop()
+    page = loop.search(text=text, genre=genre, hashtags=hashtags, limit=limit, offset=offset)
     for warning in page.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
         print_json(page_to_json(page))
     else:
         out.print(page_table(page, f"search {text!r}" if text else "search", offset))
-
-
-def page_to_json(page: SearchPage) -> dict[str, Any]:
-    """The ``--json`` shape of issue 2 item 8 (plus the total and any degraded-mode warnings)."""
-    return {
-        "results": [
-            {
-                "id": h.id,
-                "title": h.title,
-                "text_score": h.text_score,
-                "trend_scores": h.trend_scores,
-                "score": h.score,
-            }
-            for h in page.hits
-        ],
-        "total": page.total,
-        "warnings": page.warnings,
-    }
-
-
-def page_table(page: SearchPage, title: str = "", offset: int = 0, columns: int = 4) -> Table:
-    """Rank, movie, text score, the ``columns`` most telling labels, the other labels' sum, score."""
-    labels = list(page.hits[0].trend_scores) if page.hits else []
-    shown = sorted(labels, key=lambda label: -_spread(page, label))[:columns]
-    others = [label for label in labels if label not in shown]
-    table = Table(title=escape(f"{title or 'results'} ({page.total} matching)"), title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("id", justify="right")
-    table.add_column("title")
-    table.add_column("text", justify="right")
-    for label in shown:
-        table.add_column(escape(_short(label, 20)), justify="right")
-    if others:
-        table.add_column(f"{len(others)} other trends", justify="right")
-    table.add_column("score", justify="right", style="bold")
-    for rank, hit in enumerate(page.hits, start=offset + 1):
-        year = f" ({hit.release_year})" if hit.release_year else ""
-        rest = [f"{sum(hit.trend_scores.get(label, 0.0) for label in others):.3f}"] if others else []
-        table.add_row(
-            str(rank),
-            str(hit.id),
-            escape(hit.title + year),
-            f"{hit.text_score:.3f}",
-            *(f"{hit.trend_scores.get(label, 0.0):.3f}" for label in shown),
-            *rest,
-            f"{hit.score:.3f}",
-        )
-    return table
-
-
-def _spread(page: SearchPage, label: str) -> float:
-    values = [hit.trend_scores.get(label, 0.0) for hit in page.hits]
-    return max(values) - min(values) + max(values) / 1000  # most discriminating first; ties: highest
 
 
 def refresh_command(
@@ -124,14 +115,14 @@ def refresh_command(
     settings = Settings()
     if classifier_url:
         settings.classifier.url = classifier_url
-    service = open_service(settings)
+    loop = open_loop(settings)
     with progress() as bar:
         task = bar.add_task("scoring new labels", total=None)
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = service.refresh(list(trend) if trend else None, progress=advance)
+        report = loop.refresh(list(trend) if trend else None, progress=advance)
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:
@@ -157,5 +148,6 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    app.command("load")(load_command)
     app.command("search")(search_command)
     app.command("refresh")(refresh_command)

@@ -1,5 +1,6 @@
-"""SearchService with the real embedding classifier on a small catalogue: on-the-fly scoring, refresh,
-current trends from the real SQLite trend store, and the degraded modes (store down, classifier missing)."""
+"""The scoring loop with the real embedding classifier on a small catalogue: scoring a command-line search's
+new labels, refresh, current trends from the real SQLite trend store, and the degraded modes (store down,
+classifier missing)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from freshrank.classify.base import Classifier
 from freshrank.classify.embedding import EmbeddingClassifier
 from freshrank.classify.encoder import TorchEncoder
 from freshrank.config import Settings
-from freshrank.search.refresh import Calibration
-from freshrank.search.service import SearchService
+from freshrank.loop.scores import Calibration
+from freshrank.loop.service import ScoringLoop
 from freshrank.trends import Trend, open_trend_store
 
 CHRISTMAS_MOVIES = {1, 2, 8}
@@ -52,10 +53,10 @@ def classifier(encoder: TorchEncoder, settings: Settings) -> CountingClassifier:
 
 def _service(
     settings: Settings, small_catalog_file: Path, classifier: Classifier | None = None
-) -> SearchService:
-    service = SearchService.from_settings(settings)
+) -> ScoringLoop:
+    service = ScoringLoop.from_settings(settings)
     if classifier is not None:
-        service = SearchService(settings, service.backend, classifier=lambda: classifier)
+        service = ScoringLoop(settings, service.backend, classifier=lambda: classifier)
     report = service.load(small_catalog_file)
     assert report.indexed == 8
     return service
@@ -120,17 +121,16 @@ def test_trend_store_down_uses_last_known_trends(
 ) -> None:
     _publish(settings, ["#christmas"])
     service = _service(settings, small_catalog_file, classifier)
+    service.refresh()  # the loop keeps the trends it scored as the last known ones (searches only read)
     assert service.search(genre="Family").hits[0].trend_scores.keys() == {"christmas"}
     down = settings.model_copy(update={"trend_store_url": "redis://127.0.0.1:1/0"})
-    degraded = SearchService(down, service.backend, classifier=lambda: classifier)
+    degraded = ScoringLoop(down, service.backend, classifier=lambda: classifier)
     page = degraded.search(genre="Family")
     assert any("last known trends" in w for w in page.warnings)
     assert page.hits[0].trend_scores.keys() == {"christmas"}
     assert degraded.health()["trends"].startswith("degraded")
     fresh_state = down.model_copy(update={"state_dir": settings.state_dir / "other"})
-    nothing = SearchService(fresh_state, service.backend, classifier=lambda: classifier).search(
-        genre="Family"
-    )
+    nothing = ScoringLoop(fresh_state, service.backend, classifier=lambda: classifier).search(genre="Family")
     assert any("no trend boost" in w for w in nothing.warnings) and nothing.hits[0].trend_scores == {}
 
 
@@ -142,7 +142,7 @@ def test_classifier_unavailable_boosts_from_stored_scores(
     missing = settings.model_copy(
         update={"classifier": settings.classifier.model_copy(update={"name": "v-nope"})}
     )
-    degraded = SearchService.from_settings(missing)
+    degraded = ScoringLoop.from_settings(missing)
     page = degraded.search(genre="Family", hashtags=["#christmas", "#superhero"])
     assert any("classifier unavailable" in w for w in page.warnings)
     assert any("not scored yet: 'superhero'" in w for w in page.warnings)
@@ -192,8 +192,8 @@ def test_calibrated_boost_on_a_larger_catalogue(
         for m in load_catalog(shared_data / "movies.jsonl.gz").movies[:90]
         if m.id > 100 and "christmas" not in m.document.lower()  # ids 1-8 are the known movies
     ]
-    service = SearchService.from_settings(settings)
-    service = SearchService(settings, service.backend, classifier=lambda: CountingClassifier(encoder, None))
+    service = ScoringLoop.from_settings(settings)
+    service = ScoringLoop(settings, service.backend, classifier=lambda: CountingClassifier(encoder, None))
     service.backend.index([*small_movies, *filler])
     page = service.search(hashtags=["#christmas"], limit=100)
     boosted = {h.id for h in page.hits if h.trend_scores["christmas"] > 0}

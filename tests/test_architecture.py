@@ -1,0 +1,74 @@
+"""Arrows point down: no stage imports a later one (imports inside functions included).
+
+The stages in pipeline order; leaf modules (settings, label text, Prometheus metrics, console, exit codes)
+import no stage; the command line, the demo and the benchmarks sit on top and may import anything.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import freshrank
+
+PACKAGE = Path(freshrank.__file__).parent
+STAGES = ("catalog", "trends", "classify", "search", "loop", "evaluate", "train", "monitor", "serve")
+LEAVES = ("__init__", "config", "labels", "metrics", "console", "exitcodes")
+TOP = ("cli", "demo", "bench", "__main__")
+
+# Upward edges that issue 12 (classify/train: registry read side, training data) removes; listed by name so
+# that the test fails both on a new upward import and once one of these is gone (then delete it here).
+PENDING = {
+    ("classify/factory.py", "freshrank.train.registry"),
+    ("classify/models.py", "freshrank.train.data"),
+}
+
+
+def _rank(name: str) -> int:
+    if name in LEAVES:
+        return -1
+    if name in TOP:
+        return len(STAGES)
+    return STAGES.index(name)
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "freshrank":
+                found |= {f"freshrank.{alias.name}" for alias in node.names}
+            elif node.module.startswith("freshrank."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("freshrank.")}
+    return found
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    """(file, imported module) for every import of a later stage, or of any stage by a leaf."""
+    upward = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        own = _rank(relative.parts[0].removesuffix(".py"))
+        for module in _imports(path):
+            other = _rank(module.split(".")[1])
+            if other > own or (own == -1 and other != -1):
+                upward.add((relative.as_posix(), module))
+    return upward
+
+
+def test_every_module_belongs_to_a_known_layer() -> None:
+    names = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    names.discard("__pycache__")
+    assert names <= set(STAGES) | set(LEAVES) | set(TOP), names - set(STAGES) - set(LEAVES) - set(TOP)
+
+
+def test_no_stage_imports_a_later_one() -> None:
+    assert upward_imports() == PENDING
+
+
+def test_the_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from freshrank.serve.api import create_app\n", encoding="utf-8")
+    assert _imports(module) == {"freshrank.serve.api"}
