@@ -14,6 +14,33 @@ MAX_WHO_CHARS = 100
 OnConflict = Literal["update", "keep", "fail"]
 
 
+@dataclass(frozen=True, order=True)
+class QueryId:
+    """A judged query: ``trend`` trending and search restricted to ``genre`` ("" = the whole catalogue).
+
+    Its text form ``trend|genre`` keys per-query metrics in JSON, the run history and model cards; ``parse``
+    splits at the last ``|`` (a genre never holds one).
+    """
+
+    trend: str
+    genre: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.trend}|{self.genre}"
+
+    @classmethod
+    def parse(cls, text: str) -> QueryId:
+        trend, sep, genre = text.rpartition("|")
+        return cls(trend, genre) if sep else cls(text, "")
+
+
+Qrels = dict[QueryId, dict[int, int]]
+"""Graded judgments per query (unlisted documents grade 0), as ranx's ``Qrels``."""
+
+Run = dict[QueryId, list[int]]
+"""Ranked document ids per query, as ranx's ``Run`` (ranks instead of scores)."""
+
+
 @dataclass(frozen=True)
 class Judgment:
     """When ``trend`` trends and search is restricted to ``genre`` ("" = all), ``doc_id`` has ``grade``."""
@@ -24,8 +51,12 @@ class Judgment:
     grade: int
 
     @property
+    def qid(self) -> QueryId:
+        return QueryId(self.trend, self.genre)
+
+    @property
     def query_id(self) -> str:
-        return f"{self.trend}|{self.genre}"
+        return str(self.qid)
 
     @property
     def key(self) -> tuple[str, str, int]:

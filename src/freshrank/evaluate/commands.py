@@ -14,7 +14,7 @@ from rich.table import Table
 
 from freshrank.config import Settings
 from freshrank.console import err, out, print_json, progress
-from freshrank.evaluate.base import ConflictError, EvaluationRun, Judgment
+from freshrank.evaluate.base import ConflictError, EvaluationRun, Judgment, QueryId
 from freshrank.evaluate.io import FORMATS, Format, read_judgments, write_judgments
 from freshrank.evaluate.metrics import Gain, MetricParams
 from freshrank.evaluate.runner import DEFAULT_MIN_JUDGED, EvaluationReport
@@ -136,8 +136,8 @@ def _publish_gauges(report: EvaluationReport) -> None:
             continue
         name = "baseline" if system is report.baseline else "classifier"
         for qid, figures in system.per_query.items():
-            trend, _, genre = qid.rpartition("|")
-            NDCG_AT_10.labels(trend=trend, genre=genre, system=name).set(figures.get(key, 0.0))
+            query = QueryId.parse(qid)
+            NDCG_AT_10.labels(trend=query.trend, genre=query.genre, system=name).set(figures.get(key, 0.0))
         for metric, value in system.mean.items():
             EVALUATION_MEAN.labels(metric=metric, system=name).set(value)
 

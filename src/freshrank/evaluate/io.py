@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal, TextIO
 from urllib.parse import quote, unquote
 
-from freshrank.evaluate.base import Judgment
+from freshrank.evaluate.base import Judgment, QueryId
 from freshrank.evaluate.store import validate
 
 Format = Literal["csv", "qrels", "quepid"]
@@ -106,13 +106,14 @@ def read_csv(fh: TextIO) -> ParsedJudgments:
     return _finish(parsed)
 
 
-def decode_query_id(qid: str) -> tuple[str, str]:
+def decode_query_id(qid: str) -> QueryId:
+    """A TREC qrels query id (``QueryId`` text, each part URL-quoted so it holds no blank or ``|``)."""
     trend, _, genre = qid.partition("|")
-    return unquote(trend), unquote(genre)
+    return QueryId(unquote(trend), unquote(genre))
 
 
-def encode_query_id(trend: str, genre: str) -> str:
-    return f"{quote(trend, safe='#')}|{quote(genre, safe='')}"
+def encode_query_id(query: QueryId) -> str:
+    return f"{quote(query.trend, safe='#')}|{quote(query.genre, safe='')}"
 
 
 def read_qrels(fh: TextIO) -> ParsedJudgments:
@@ -127,8 +128,8 @@ def read_qrels(fh: TextIO) -> ParsedJudgments:
             )
             continue
         try:
-            trend, genre = decode_query_id(parts[0])
-            judgment = Judgment(trend, genre, _doc_id(parts[2]), _grade(parts[3]))
+            query = decode_query_id(parts[0])
+            judgment = Judgment(query.trend, query.genre, _doc_id(parts[2]), _grade(parts[3]))
         except ValueError as exc:
             parsed.errors.append(f"line {line}: {exc}")
             continue
@@ -147,7 +148,8 @@ def read_quepid(fh: TextIO) -> ParsedJudgments:
             continue
         try:
             query = (row.get("query") or "").strip()
-            trend, _, genre = query.rpartition("|") if "|" in query else (query, "", "")
+            parsed_query = QueryId.parse(query)
+            trend, genre = parsed_query.trend, parsed_query.genre
             judgment = Judgment(trend.strip(), genre.strip(), _doc_id(row.get("docid") or ""),
                                 _grade(row.get("rating") or ""))  # fmt: skip
         except (ValueError, TypeError) as exc:
@@ -181,7 +183,7 @@ def write_judgments(judgments: Iterable[Judgment], fh: TextIO, fmt: Format = "cs
     count = 0
     if fmt == "qrels":
         for j in judgments:
-            fh.write(f"{encode_query_id(j.trend, j.genre)} 0 {j.doc_id} {j.grade}\n")
+            fh.write(f"{encode_query_id(j.qid)} 0 {j.doc_id} {j.grade}\n")
             count += 1
         return count
     writer = csv.writer(fh, lineterminator="\n")

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from freshrank.evaluate.base import EvaluationRun
+from freshrank.evaluate.base import EvaluationRun, QueryId
 
 GREEN, RED, BLUE, GREY, INK = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e", "#263238"
 PALETTE = [BLUE, "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#558b2f"]
@@ -28,8 +28,8 @@ def _short(text: str, limit: int = 28) -> str:
 
 
 def _query_label(qid: str) -> str:
-    trend, _, genre = qid.rpartition("|")
-    return _short(trend) + (f"  ·  {_short(genre, 16)}" if genre else "")
+    query = QueryId.parse(qid)
+    return _short(query.trend) + (f"  ·  {_short(query.genre, 16)}" if query.genre else "")
 
 
 def _metric(run: EvaluationRun) -> str:

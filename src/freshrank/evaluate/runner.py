@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from freshrank.evaluate.base import EvaluationRun, Judgment
+from freshrank.evaluate.base import EvaluationRun, Judgment, QueryId
 from freshrank.evaluate.metrics import MetricParams, mean_metrics, query_metrics
 from freshrank.evaluate.store import iter_groups
 from freshrank.labels import hashtag_to_label
@@ -54,7 +54,7 @@ class EvaluationReport:
 
     @property
     def trends(self) -> list[str]:
-        return sorted({qid.rsplit("|", 1)[0] for qid in self.system.per_query})
+        return sorted({QueryId.parse(qid).trend for qid in self.system.per_query})
 
     def to_json(self) -> dict[str, Any]:
         """The ``freshrank evaluate --json`` document (issue 2 item 9, plus extra keys)."""
@@ -135,9 +135,9 @@ def evaluate_ranker(
     """Metrics of ``ranker`` on every judged (trend, genre) group."""
     params = params or MetricParams()
     result = SystemResult(name)
-    for (trend, genre), qrels in iter_groups(judgments):
-        qid = f"{trend}|{genre}"
-        ranking = ranker(trend, genre)
+    for query, qrels in iter_groups(judgments):
+        qid = str(query)
+        ranking = ranker(query.trend, query.genre)
         result.rankings[qid] = ranking
         result.per_query[qid] = query_metrics(ranking, qrels, params)
         if on_query:

@@ -27,6 +27,8 @@ from freshrank.evaluate.base import (
     Judgment,
     JudgmentChange,
     OnConflict,
+    Qrels,
+    QueryId,
 )
 
 log = logging.getLogger(__name__)
@@ -404,9 +406,14 @@ def open_judgment_store(url: str, table_prefix: str = "") -> SqlJudgmentStore:
     return SqlJudgmentStore(engine, table_prefix)
 
 
-def iter_groups(judgments: Iterable[Judgment]) -> Iterator[tuple[tuple[str, str], dict[int, int]]]:
-    """``((trend, genre), {doc_id: grade})`` per query, in first-seen order."""
-    groups: dict[tuple[str, str], dict[int, int]] = {}
+def iter_groups(judgments: Iterable[Judgment]) -> Iterator[tuple[QueryId, dict[int, int]]]:
+    """``(query, {doc_id: grade})`` per query, in first-seen order."""
+    yield from qrels_of(judgments).items()
+
+
+def qrels_of(judgments: Iterable[Judgment]) -> Qrels:
+    """The judgments as qrels, queries in first-seen order."""
+    qrels: Qrels = {}
     for j in judgments:
-        groups.setdefault((j.trend, j.genre), {})[j.doc_id] = j.grade
-    yield from groups.items()
+        qrels.setdefault(j.qid, {})[j.doc_id] = j.grade
+    return qrels

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from freshrank.config import Settings
-from freshrank.evaluate.base import EvaluationRun
+from freshrank.evaluate.base import EvaluationRun, QueryId
 from freshrank.labels import hashtag_to_label
 from freshrank.loop.service import ScoringLoop
 from freshrank.monitor.freshness import SCORE_SAMPLE, Embed, MonitorInput, MonitorReport, score_sample
@@ -74,7 +74,7 @@ def evaluated_labels(settings: Settings, runs: Sequence[EvaluationRun], card: An
     """Labels the model was evaluated on: its stored runs, else its model card, else the gate's judgments."""
     trends: list[str] = [t for r in runs for t in r.trends]
     if not trends and card is not None:
-        trends = [qid.rsplit("|", 1)[0] for qid in card.metrics.per_query]
+        trends = [QueryId.parse(qid).trend for qid in card.metrics.per_query]
     if not trends:
         try:
             from freshrank.train.lifecycle import load_judgments
