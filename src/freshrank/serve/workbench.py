@@ -1,0 +1,460 @@
+"""The components the web API talks to, and the rankings, comparisons and metrics it shows.
+
+Every ranking reads through the loop's read-only search; labels without stored scores are scored through the
+loop for a token holder and into the ad-hoc cache for anyone else (see ``unstored_scores``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import Any
+
+from fastapi import HTTPException
+
+from freshrank.config import Settings
+from freshrank.evaluate.base import JudgmentStore
+from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
+from freshrank.evaluate.store import open_judgment_store
+from freshrank.loop.adhoc import AdhocCache, RateLimited
+from freshrank.loop.service import ScoringLoop
+from freshrank.search.base import SearchHit, SearchPage
+from freshrank.search.service import AdhocScores, SearchService, hashtag_label
+from freshrank.serve.schemas import (
+    CompareOut,
+    CompareParams,
+    CompareRow,
+    CompareSide,
+    Contribution,
+    HitOut,
+    K,
+    QueryMetrics,
+    QueryOut,
+    SearchOut,
+    SearchParams,
+)
+from freshrank.serve.snapshots import SnapshotStore
+from freshrank.train.registry import CHAMPION, Registry, RegistryError
+from freshrank.trends import Trend, TrendStore, open_trend_store
+
+log = logging.getLogger(__name__)
+
+SPARKLINE_POINTS = 24
+
+# Components ------------------------------------------------------------------------------------------
+
+
+class Unavailable(Exception):
+    """A component (search backend, store, classifier) could not answer."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the client (for the ad-hoc rate limit) and whether it holds the API token."""
+
+    client: str
+    may_write: bool = False
+
+
+class Workbench:
+    """The components the API talks to, each opened once on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._opened: dict[str, Any] = {}
+        self._candidate: tuple[str, ScoringLoop] | None = None
+        self.monitor_lock = threading.Lock()
+        self.monitor_cache: tuple[float, dict[str, Any]] | None = None
+
+    def _get(self, name: str, opener: Callable[[], Any]) -> Any:
+        with self._lock:
+            if name not in self._opened:
+                try:
+                    self._opened[name] = opener()
+                except Exception as exc:
+                    raise Unavailable(f"{name} unavailable: {exc}") from exc
+            return self._opened[name]
+
+    @property
+    def loop(self) -> ScoringLoop:
+        """The scoring loop (the writer); its ``reader`` is the read-only search every request ranks with."""
+        loop: ScoringLoop = self._get("search service", lambda: ScoringLoop.from_settings(self.settings))
+        return loop
+
+    @property
+    def service(self) -> SearchService:
+        return self.loop.reader
+
+    @property
+    def adhoc(self) -> AdhocCache:
+        """Scores of anonymous callers' new labels, in memory only."""
+        loop, search = self.loop, self.settings.search
+
+        def score(labels: Sequence[str]) -> AdhocScores:
+            return loop.score_in_memory(labels)[1]
+
+        def open_cache() -> AdhocCache:
+            return AdhocCache(
+                score,
+                search.adhoc_cache_size,
+                search.adhoc_ttl_seconds,
+                search.adhoc_per_client,
+                search.adhoc_window_seconds,
+            )
+
+        cache: AdhocCache = self._get("ad-hoc scores", open_cache)
+        return cache
+
+    @property
+    def trends(self) -> TrendStore:
+        url, ttl = self.settings.resolved_trend_store_url, self.settings.trends.ttl_seconds
+        store: TrendStore = self._get("trend store", lambda: open_trend_store(url, ttl))
+        return store
+
+    @property
+    def judgments(self) -> JudgmentStore:
+        url = self.settings.resolved_judgments_url
+        store: JudgmentStore = self._get("judgments store", lambda: open_judgment_store(url))
+        return store
+
+    @property
+    def snapshots(self) -> SnapshotStore:
+        path = self.settings.state_dir / "workbench" / "snapshots.db"
+        store: SnapshotStore = self._get("snapshot store", lambda: SnapshotStore(path))
+        return store
+
+    def candidate(self, name: str) -> ScoringLoop:
+        """A scoring loop whose search boosts with model ``name`` (stored scores; a token holder's scored)."""
+        try:
+            version = Registry.from_settings(self.settings).resolve(name)
+        except RegistryError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        settings = self.settings.model_copy(deep=True)
+        settings.classifier.name = version
+        with self._lock:
+            held = self._candidate
+            if held is None or held[0] != version:  # keep one candidate loaded, not every one ever compared
+                held = (version, ScoringLoop.from_settings(settings))
+                self._candidate = held
+            return held[1]
+
+    def open_stores(self) -> None:
+        """Open the judgments store before serving: its Alembic migration must not run in two threads."""
+        try:
+            _ = self.judgments
+        except Unavailable as exc:  # e.g. MariaDB down: reading still works, judging says why
+            log.warning("%s", exc)
+
+    def warm_up(self) -> None:
+        """Load the search service and its classifier, so the first search does not wait for them."""
+        try:
+            self.loop.classifier()
+        except Exception as exc:
+            log.warning("warm-up failed: %s", exc)
+
+    def forget_service(self) -> None:
+        """Drop the search service so the next call reopens it (after a promotion changed the champion)."""
+        with self._lock:
+            self._opened.pop("search service", None)
+            self._opened.pop("ad-hoc scores", None)
+            self._candidate = None
+            self.monitor_cache = None
+
+    def close(self) -> None:
+        with self._lock:
+            for component in self._opened.values():
+                close = getattr(component, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:  # closing on shutdown: nothing left to tell
+                        log.debug("closing %r failed", component, exc_info=True)
+            self._opened.clear()
+
+
+# Ranking helpers -------------------------------------------------------------------------------------
+
+
+def judgment_key(q: str, trends: Sequence[str]) -> str:
+    """Judgments of a text query are stored under its text, those of a trend-only query under the hashtag."""
+    text = " ".join(q.split())
+    return text or " ".join(trends)
+
+
+def hashtag_words(trends: Sequence[str]) -> str:
+    from freshrank.evaluate.runner import hashtag_words as words
+
+    return " ".join(words(t) for t in trends)
+
+
+def rank_page(
+    wb: Workbench,
+    caller: Caller,
+    q: str,
+    genre: str,
+    trends: list[str] | None,
+    limit: int,
+    offset: int = 0,
+    loop: ScoringLoop | None = None,
+) -> SearchPage:
+    loop = loop or wb.loop
+    try:
+        adhoc = _unstored_scores(wb, loop, caller, trends)
+        page = loop.reader.search(q, genre or None, trends, limit=limit, offset=offset, adhoc=adhoc)
+    except (Unavailable, HTTPException):
+        raise
+    except Exception as exc:
+        raise Unavailable(f"search failed: {exc}") from exc
+    return page
+
+
+def _unstored_scores(
+    wb: Workbench, loop: ScoringLoop, caller: Caller, trends: list[str] | None
+) -> AdhocScores | None:
+    """Labels without stored scores: a token holder's are scored and stored, other picked ones go ad hoc.
+
+    Live trends without stored scores wait for the loop's refresh (they rank without their boost meanwhile).
+    """
+    if trends == [] or not (caller.may_write or trends):
+        return None
+    labels = loop.reader.labels(trends, [])
+    version = loop.version([])
+    missing = loop.reader.missing(labels, version) if version else []
+    if not missing:
+        return None
+    if caller.may_write:
+        loop.score(missing)
+        return None
+    if loop is not wb.loop:  # a candidate model's labels are scored by a token holder only
+        return None
+    try:
+        return wb.adhoc.scores(caller.client, missing)
+    except RateLimited as exc:
+        retry = str(math.ceil(exc.retry_after))
+        raise HTTPException(429, str(exc), headers={"Retry-After": retry}) from exc
+    except Exception as exc:  # the classifier is down: rank without these labels' boost (search warns)
+        log.warning("ad-hoc scoring failed: %s", exc)
+        return None
+
+
+def _live_hashtags(wb: Workbench) -> list[str]:
+    """The hashtags trending now; [] when the trend store is down (search then warns and boosts less)."""
+    try:
+        return [t.hashtag for t in wb.trends.top(wb.settings.trends.top_n)]
+    except Exception as exc:
+        log.warning("trend store unavailable: %s", exc)
+        return []
+
+
+def _label_map(wb: Workbench, picked: Sequence[str]) -> dict[str, str]:
+    """label -> hashtag of the current and the picked trends (to show ``#SharkWeek``, not ``shark week``)."""
+    try:
+        labels = {t.label: t.hashtag for t in wb.trends.top(None)}
+    except Exception:  # the trend store is down: labels show as they are
+        labels = {}
+    return {**labels, **{hashtag_label(h): h for h in picked}}
+
+
+def query_qrels(wb: Workbench, key: str, genre: str) -> dict[int, int]:
+    if not key:
+        return {}
+    try:
+        return {j.doc_id: j.grade for j in wb.judgments.judgments(trend=key, genre=genre)}
+    except Unavailable:
+        raise
+    except Exception as exc:
+        raise Unavailable(f"judgments store failed: {exc}") from exc
+
+
+def _hit_out(
+    rank: int, hit: SearchHit, weight: float, labels: dict[str, str], qrels: dict[int, int]
+) -> HitOut:
+    contributions = [
+        Contribution(
+            label=label,
+            hashtag=labels.get(label, label),
+            trend_score=score,
+            weight=weight,
+            contribution=weight * score,
+        )
+        for label, score in hit.trend_scores.items()
+    ]
+    return HitOut(
+        rank=rank,
+        id=hit.id,
+        title=hit.title,
+        release_year=hit.release_year,
+        genres=list(hit.genres),
+        overview=hit.overview,
+        score=hit.score,
+        text_score=hit.text_score,
+        contributions=contributions,
+        grade=qrels.get(hit.id),
+    )
+
+
+def query_figures(key: str, genre: str, ranking: list[int], qrels: dict[int, int]) -> QueryMetrics:
+    judged = qrels if key else {}
+    if not key:
+        return QueryMetrics(
+            key=key,
+            genre=genre,
+            ndcg_at_10=None,
+            p_at_10=None,
+            judged_at_10=None,
+            judged_in_top=0,
+            judgments=0,
+            relevant=0,
+        )
+    return QueryMetrics(
+        key=key,
+        genre=genre,
+        ndcg_at_10=ndcg_at_k(ranking, judged, K),
+        p_at_10=precision_at_k(ranking, judged, K),
+        judged_at_10=judged_at_k(ranking, judged, K) if ranking else 0.0,
+        judged_in_top=sum(1 for doc in ranking[:K] if doc in judged),
+        judgments=len(judged),
+        relevant=sum(1 for grade in judged.values() if grade >= 1),
+    )
+
+
+@dataclass(frozen=True)
+class Boost:
+    """Trends that boost: ``request`` for the service (None = the live trends), ``shown`` for the page."""
+
+    request: list[str] | None
+    shown: list[str]
+
+
+def boost_for(wb: Workbench, params: SearchParams) -> Boost:
+    if not params.boost:
+        return Boost([], [])
+    picked = list(dict.fromkeys(params.trend))
+    return Boost(picked, picked) if picked else Boost(None, _live_hashtags(wb))
+
+
+def search_out(wb: Workbench, caller: Caller, params: SearchParams) -> SearchOut:
+    boost = boost_for(wb, params)
+    key = judgment_key(params.q, params.trend)
+    page = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit, params.offset)
+    warnings = list(page.warnings)
+    try:
+        qrels = query_qrels(wb, key, params.genre)
+    except Unavailable as exc:  # search goes on without the grades
+        qrels = {}
+        warnings.append(f"{exc}: grades are not shown")
+    weight = wb.settings.search.boost_weight
+    labels = _label_map(wb, params.trend)
+    hits = [
+        _hit_out(params.offset + i, hit, weight, labels, qrels) for i, hit in enumerate(page.hits, start=1)
+    ]
+    query = QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key)
+    return SearchOut(
+        query=query,
+        total=page.total,
+        offset=params.offset,
+        limit=params.limit,
+        boost_weight=weight,
+        hits=hits,
+        warnings=warnings,
+    )
+
+
+def _side(name: str, query: QueryOut, page: SearchPage, qrels: dict[int, int]) -> CompareSide:
+    ranking = [hit.id for hit in page.hits]
+    rows = [
+        CompareRow(
+            rank=i,
+            id=hit.id,
+            title=hit.title,
+            score=hit.score,
+            grade=qrels.get(hit.id),
+            other_rank=None,
+            movement=None,
+        )
+        for i, hit in enumerate(page.hits, start=1)
+    ]
+    return CompareSide(
+        name=name, query=query, metrics=query_figures(query.key, query.genre, ranking, qrels), rows=rows
+    )
+
+
+def _link_movement(left: CompareSide, right: CompareSide) -> None:
+    """Fill each row's rank on the other side; movement is positive where the right side ranks it higher."""
+    left_rank = {row.id: row.rank for row in left.rows}
+    right_rank = {row.id: row.rank for row in right.rows}
+    for row in right.rows:
+        row.other_rank = left_rank.get(row.id)
+        row.movement = None if row.other_rank is None else row.other_rank - row.rank
+    for row in left.rows:
+        row.other_rank = right_rank.get(row.id)
+        row.movement = None if row.other_rank is None else row.rank - row.other_rank
+
+
+def compare_baseline(wb: Workbench, caller: Caller, params: CompareParams) -> CompareOut:
+    """Boosted ranking against the lexical baseline (text, or the hashtags' words, with no boost)."""
+    boost = boost_for(wb, params)
+    key = judgment_key(params.q, params.trend)
+    qrels = query_qrels(wb, key, params.genre)
+    base_text = params.q or hashtag_words(params.trend)
+    base = rank_page(wb, caller, base_text, params.genre, [], params.limit)
+    boosted = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit)
+    left = _side(
+        "baseline (no trend boost)",
+        QueryOut(q=base_text, genre=params.genre, trends=[], key=key),
+        base,
+        qrels,
+    )
+    right = _side(
+        "trend-boosted", QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key), boosted, qrels
+    )
+    _link_movement(left, right)
+    return CompareOut(mode="baseline", left=left, right=right)
+
+
+def compare_models(wb: Workbench, caller: Caller, params: CompareParams) -> CompareOut:
+    """The champion's boosted ranking against a candidate model's (its scores computed on demand)."""
+    if not params.candidate:
+        raise HTTPException(422, "mode=models needs candidate=<model version>")
+    boost = boost_for(wb, params)
+    key = judgment_key(params.q, params.trend)
+    qrels = query_qrels(wb, key, params.genre)
+    candidate_loop = wb.candidate(params.candidate)
+    champion = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit)
+    candidate = rank_page(
+        wb, caller, params.q, params.genre, boost.request, params.limit, loop=candidate_loop
+    )
+    query = QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key)
+    left = _side(f"serving ({_serving_model(wb)})", query, champion, qrels)
+    right = _side(f"candidate ({params.candidate})", query, candidate, qrels)
+    _link_movement(left, right)
+    return CompareOut(mode="models", left=left, right=right)
+
+
+def champion_version(wb: Workbench) -> str:
+    return Registry.from_settings(wb.settings).champion()
+
+
+def _serving_model(wb: Workbench) -> str:
+    """The model the search service boosts with: the configured classifier, or the registry's champion."""
+    name = wb.settings.classifier.name
+    return f"champion {champion_version(wb)}" if name == CHAMPION else name
+
+
+def trend_history(trend: Trend) -> list[int]:
+    """The trend's per-bin counts, oldest first, for its sparkline."""
+    return [int(c) for c in trend.history][-SPARKLINE_POINTS:]
+
+
+def plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return value
