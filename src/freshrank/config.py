@@ -84,6 +84,7 @@ class ServeSettings(BaseModel):
     port: int = 8000
     classifier_port: int = 8080
     api_token: str = ""
+    max_body_bytes: int = 1 << 20  # the API and the KServe server answer 413 to larger request bodies
 
     @field_validator("api_token")
     @classmethod

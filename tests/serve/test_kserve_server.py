@@ -256,3 +256,10 @@ def test_refresh_with_classifier_url(server: str, tmp_path: Path, small_catalog_
     report = json.loads(done.stdout)
     assert report["scored"] == ["christmas"] and report["model_version"].startswith("embedding-")
     assert report["pairs"] == 8
+
+
+def test_a_body_over_the_limit_is_413_before_parsing(server: str) -> None:
+    big = b'{"instances": [' + b" " * (2 << 20) + b"]}"
+    response = httpx.post(f"{server}/v1/models/{MODEL_NAME}:predict", content=big)
+    assert response.status_code == 413
+    assert "larger than 1,048,576 bytes" in response.json()["detail"]

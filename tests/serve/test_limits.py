@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -13,3 +17,34 @@ def test_the_token_is_stripped_and_a_blank_one_refused() -> None:
     assert ServeSettings(api_token="").api_token == ""  # not configured: writes disabled
     with pytest.raises(ValidationError, match="blank"):
         ServeSettings(api_token=" \n ")
+
+
+def test_a_body_over_the_limit_is_413_before_auth_or_parsing(live_server: tuple[str, Path]) -> None:
+    url, _ = live_server
+    big = b'{"judgments": [' + b" " * (2 << 20) + b"]}"
+    # No token: a parsed request would be 401; the size is refused first.
+    declared = httpx.post(f"{url}/api/judgments", content=big, headers={"content-type": "application/json"})
+    assert declared.status_code == 413
+    assert declared.json() == {"detail": "request body larger than 1,048,576 bytes"}
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(40):
+            yield b" " * 65_536
+
+    streamed = httpx.post(
+        f"{url}/api/snapshots", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    small = httpx.post(f"{url}/api/judgments", json={"judgments": []})
+    assert small.status_code == 401  # under the limit: on to the token check as before
+
+
+def test_a_long_query_string_is_414_and_validation_errors_stay_short(live_server: tuple[str, Path]) -> None:
+    url, _ = live_server
+    many = "&".join(f"p{i}=x" for i in range(5000))
+    assert httpx.get(f"{url}/api/search?q=elf&{many}").status_code == 414
+    few = "&".join(f"unknown{i}=x" for i in range(500))  # under the limit: refused field by field
+    refused = httpx.get(f"{url}/api/search?q=elf&{few}")
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert "(and 497 more)" in detail and "\n" not in detail and len(detail) <= 300

@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 
 from freshrank.config import Settings
 from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
+from freshrank.serve.limits import RequestLimits
 from freshrank.serve.routes import WEB_DIR, ops_routes, read_routes, write_routes
 from freshrank.serve.security import token_guard, validation_message
 from freshrank.serve.snapshots import SnapshotNotFound
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, warm_up: bool = False) -> FastAPI:
     app.include_router(ops_routes(wb))
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     _add_middleware(app, _backend_name(settings))
+    app.add_middleware(RequestLimits, max_body_bytes=settings.serve.max_body_bytes)  # outermost
     _add_error_handlers(app)
     return app
 

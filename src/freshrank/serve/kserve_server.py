@@ -283,8 +283,12 @@ def run(settings: Settings, host: str, port: int, model: str = "champion") -> No
     """Serve ``model`` (a registry name) on ``host:port`` until interrupted; loading happens after binding."""
     from kserve import ModelServer
     from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+    from kserve.model_server import app as kserve_app
     from kserve.protocol.rest.server import RESTServer
 
+    from freshrank.serve.limits import RequestLimits
+
+    kserve_app.add_middleware(RequestLimits, max_body_bytes=settings.serve.max_body_bytes)  # 413 first
     zero_shot = ZeroShotModel(settings, model)
     server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_docs_url=False)
     server.register_model(zero_shot)

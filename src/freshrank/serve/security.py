@@ -58,5 +58,7 @@ def validation_message(exc: RequestValidationError) -> str:
         if loc and loc[0] in ("query", "body", "path", "header"):  # where it came from, not which field
             loc = loc[1:]
         where = ".".join(str(p) for p in loc)
-        parts.append(f"{where or 'request'}: {error['msg']}")
-    return "; ".join(parts)
+        parts.append(f"{where[:60] or 'request'}: {error['msg']}")
+    more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""
+    text = " ".join(("; ".join(parts[:3]) + more).split())  # one line, bounded
+    return text if len(text) <= 300 else text[:299] + "…"
