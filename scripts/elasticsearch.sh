@@ -11,8 +11,9 @@
 # node listens on loopback only (single-node discovery). Do not expose this node beyond 127.0.0.1.
 #
 # Text analysis: the zip has no stemmer or ASCII folding, so a small stable-API analysis plugin
-# (scripts/elasticsearch-analysis/, two token filters wrapping Lucene's own classes, compiled here with
-# javac against the distribution's jars) is installed into the cached distribution.
+# (scripts/elasticsearch-analysis/: `porter_stem` and `asciifolding`, the names a stock Elasticsearch's
+# analysis-common gives them, wrapping Lucene's own classes; compiled here with javac against the
+# distribution's jars) is installed into the cached distribution.
 # Usage: scripts/elasticsearch.sh up|down|status|fetch
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -121,11 +122,11 @@ xpack.security.enabled: true
 xpack.security.http.ssl.enabled: false
 xpack.security.transport.ssl.enabled: false
 EOF
-  # The `elastic` user's password comes from the keystore's bootstrap.password (read on first start).
+  # The `elastic` user's password comes from the keystore's bootstrap.password (read on first start). The
+  # keystore holds nothing else, so it is written afresh (a root run hands it to $RUN_USER afterwards).
   local keystore=(env ES_PATH_CONF="$DIR/config" ES_JAVA_HOME="$(java_home)" "$HOME_DIR/bin/elasticsearch-keystore")
-  if [ ! -f "$DIR/config/elasticsearch.keystore" ]; then
-    "${keystore[@]}" create >/dev/null
-  fi
+  rm -f "$DIR/config/elasticsearch.keystore"
+  "${keystore[@]}" create >/dev/null
   printf '%s' "$PASSWORD" | "${keystore[@]}" add --force --stdin bootstrap.password >/dev/null
 }
 

@@ -3,9 +3,11 @@ schemas kept in deploy/schemas (a wrong field fails), and the compose file and D
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SCHEMAS = DEPLOY / "schemas"
 SCHEMA_LOCATION = str(SCHEMAS) + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
-DUMMY_SECRETS = "MYSQL_PASSWORD=test-only\nMYSQL_ROOT_PASSWORD=test-only\nAPI_TOKEN=test-only\n"
+DUMMY_SECRETS = (
+    "MYSQL_PASSWORD=test-only\nMYSQL_ROOT_PASSWORD=test-only\nAPI_TOKEN=test-only\n"
+    "ELASTIC_PASSWORD=test-only\n"
+)
+ES_URL = "elasticsearch://elastic:$(ELASTIC_PASSWORD)@elasticsearch:9200/freshrank-movies"
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +103,51 @@ def test_overlay_renders_every_part_and_validates(tools: Path, overlay: str, tmp
     assert "registry.example.com/freshrank/trend-job:0.1.0" in manifests  # custom-resource image rewritten
 
 
+def elasticsearch_version() -> str:
+    """The version scripts/elasticsearch.sh runs in the tests: the deployments must use the same."""
+    script = (ROOT / "scripts" / "elasticsearch.sh").read_text(encoding="utf-8")
+    found = re.search(r"FRESHRANK_ELASTICSEARCH_VERSION:-([0-9.]+)", script)
+    assert found
+    return found.group(1)
+
+
+def first_container(doc: Any) -> Any:
+    """The first container of a Deployment's or a CronJob's pod template."""
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]["containers"][0]
+
+
+def env_of(container: Any) -> dict[str, Any]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def test_elasticsearch_overlay_swaps_the_engine_and_validates(
+    tools: Path, k8s_tree: Path, tmp_path: Path
+) -> None:
+    manifests = render(tools, k8s_tree / "overlays" / "production-elasticsearch")
+    found = kinds(manifests)
+    assert "elasticsearch" in found["StatefulSet"] and "opensearch" not in found["StatefulSet"]
+    assert "elasticsearch" in found["Service"] and "opensearch" not in found["Service"]
+    docs: list[Any] = objects(manifests)
+    by_name = {(doc["kind"], doc["metadata"]["name"]): doc for doc in docs}
+    engine = first_container(by_name["StatefulSet", "elasticsearch"])
+    assert engine["image"].endswith(f"elasticsearch:{elasticsearch_version()}")
+    assert env_of(engine)["ELASTIC_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "ELASTIC_PASSWORD"
+    for key in [
+        ("Deployment", "search-api"),
+        ("CronJob", "freshrank-refresh"),
+        ("CronJob", "freshrank-monitor"),
+    ]:
+        env = env_of(first_container(by_name[key]))
+        assert env["FRESHRANK_SEARCH_URL"]["value"] == ES_URL, key
+        names = list(env)  # $(VAR) expands only from variables defined earlier in the list
+        assert names.index("ELASTIC_PASSWORD") < names.index("FRESHRANK_SEARCH_URL"), key
+        assert env["ELASTIC_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "freshrank-secrets"
+    done = validate(tools, manifests, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in done.stdout
+
+
 def test_base_renders_and_validates(tools: Path, tmp_path: Path) -> None:
     manifests = render(tools, DEPLOY / "k8s" / "base")
     assert "Secret" not in kinds(manifests)  # no secret object, let alone a value, in the base
@@ -172,6 +223,22 @@ def test_compose_builds_every_image_from_files_in_the_repo() -> None:
             assert dependency in services, f"{name} depends on unknown service {dependency}"
     password = services["mysql"]["environment"]["MYSQL_PASSWORD"]
     assert password.startswith("${") and ":?" in password  # from the environment, never a literal
+
+
+def test_compose_offers_elasticsearch_as_an_opt_in_profile() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    engine = services["elasticsearch"]
+    assert engine["profiles"] == ["elasticsearch"]  # never started unless asked for
+    assert engine["image"].endswith(f"elasticsearch:{elasticsearch_version()}")
+    assert engine["environment"]["ELASTIC_PASSWORD"].startswith("${")  # from the environment
+    assert engine["environment"]["xpack.security.enabled"] == "true"
+    assert "elasticsearch-data" in compose["volumes"]
+    url = compose["x-freshrank-env"]["FRESHRANK_SEARCH_URL"]
+    assert url == "${FRESHRANK_SEARCH_URL:-opensearch://opensearch:9200/freshrank-movies}"
+    for name in ("search-api", "refresh"):
+        dependency = services[name]["depends_on"]["elasticsearch"]
+        assert dependency == {"condition": "service_healthy", "required": False}, name
 
 
 @pytest.mark.parametrize("dockerfile", sorted((DEPLOY / "docker").glob("Dockerfile.*")), ids=lambda p: p.name)

@@ -16,6 +16,7 @@ from freshrank.console import err, setup_logging
 SECTIONS: dict[str, tuple[str, ...]] = {
     "trends": ("trends", "flink"),
     "classify": ("classify",),
+    "engines": ("engines",),
 }
 RESULTS = Path("bench-results.json")
 

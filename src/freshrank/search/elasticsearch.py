@@ -18,8 +18,8 @@ Layout (the OpenSearch backend's, with core-only field types):
   complete, so a label with no score > 0 is still known as scored. ``put_scores`` writes a new generation with
   bulk partial updates, refreshes, and only then flips the registry entry: searches never see half a label.
 
-Text analysis (porter stem, ASCII folding) comes from the small plugin scripts/elasticsearch.sh builds; the
-analyzer names are the only thing a stock Elasticsearch would need besides (see docs/scale-out.md).
+Text analysis uses ``porter_stem`` and ``asciifolding``: a stock Elasticsearch has them (analysis-common); the
+integ-test distribution gets them from the small plugin scripts/elasticsearch.sh builds (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -55,12 +55,11 @@ _ERRORS = (ApiError, TransportError)
 
 _ANALYSIS = {
     "analyzer": {
-        # The SQLite backend tokenises with `porter unicode61 remove_diacritics 2`: the same steps here,
-        # from the freshrank-analysis plugin (Lucene's ASCIIFoldingFilter and PorterStemFilter).
+        # The SQLite backend tokenises with `porter unicode61 remove_diacritics 2`: the same steps here.
         "freshrank_text": {
             "type": "custom",
             "tokenizer": "standard",
-            "filter": ["lowercase", "freshrank_asciifolding", "freshrank_porter_stem"],
+            "filter": ["lowercase", "asciifolding", "porter_stem"],
         }
     },
     "normalizer": {"lowercase_keyword": {"type": "custom", "filter": ["lowercase"]}},

@@ -5,8 +5,8 @@ import org.apache.lucene.analysis.miscellaneous.ASCIIFoldingFilter;
 import org.elasticsearch.plugin.NamedComponent;
 import org.elasticsearch.plugin.analysis.TokenFilterFactory;
 
-/** Lucene's ASCII folding (what SQLite's remove_diacritics does for accented Latin letters). */
-@NamedComponent("freshrank_asciifolding")
+/** Lucene's ASCII folding under the name analysis-common gives it, which the integ-test zip lacks. */
+@NamedComponent("asciifolding")
 public class AsciiFoldingFactory implements TokenFilterFactory {
     @Override
     public TokenStream create(TokenStream tokenStream) {

@@ -5,8 +5,8 @@ import org.apache.lucene.analysis.en.PorterStemFilter;
 import org.elasticsearch.plugin.NamedComponent;
 import org.elasticsearch.plugin.analysis.TokenFilterFactory;
 
-/** Lucene's Porter stemmer (what OpenSearch's porter_stem and SQLite's FTS5 porter tokenizer apply). */
-@NamedComponent("freshrank_porter_stem")
+/** Lucene's Porter stemmer under the name analysis-common gives it, which the integ-test zip lacks. */
+@NamedComponent("porter_stem")
 public class PorterStemFactory implements TokenFilterFactory {
     @Override
     public TokenStream create(TokenStream tokenStream) {
