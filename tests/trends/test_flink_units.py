@@ -33,11 +33,21 @@ def test_kafka_source_quotes_user_values_and_bounds_the_scan() -> None:
     assert "TIMESTAMPADD(SECOND, -60, ts)" in ddl
 
 
-def test_views_use_hop_windows_of_two_window_lengths_and_window_top_n() -> None:
-    text = "\n".join(sql.views(TrendSettings(window_seconds=1800, slide_seconds=10, top_n=20, min_count=5)))
-    assert "HOP(TABLE tagged, DESCRIPTOR(ts), INTERVAL '10' SECOND(9), INTERVAL '3600' SECOND(9))" in text
-    assert "TIMESTAMPADD(SECOND, -1800, window_end)" in text
+def test_views_count_each_post_once_per_slice_and_rank_per_tick() -> None:
+    trends = TrendSettings(window_seconds=1800, slide_seconds=10, top_n=20, min_count=5)
+    text = "\n".join([*sql.slice_views(trends), *sql.ranking_views(trends)])
+    assert "HOP(" not in text  # no per-window copies of posts
+    assert "TUMBLE(TABLE tagged, DESCRIPTOR(ts), INTERVAL '10' SECOND(9))" in text
+    # seeds: the trailing count over the slices (t - W, t]; probes: at most W / S ticks per seed
+    assert f"RANGE BETWEEN {sql._span(1790)} PRECEDING AND CURRENT ROW" in text
+    assert "ARRAY[0, 1, 2," in text and ", 179], first_offset + 1, 180)" in text
+    assert "tick + 1800000" in text and "tick + 3600000" in text  # to the baseline, then out
     assert "ROW_NUMBER() OVER" in text and "rn <= 20" in text and "c >= 5" in text
+
+
+def test_span_literals() -> None:
+    assert sql._span(1790) == "INTERVAL '0 00:29:50' DAY TO SECOND"
+    assert sql._span(2 * 86400 + 3661) == "INTERVAL '2 01:01:01' DAY TO SECOND"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import redis
-from pyflink.table import DataTypes, EnvironmentSettings, TableEnvironment
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.table import DataTypes, EnvironmentSettings, Schema, StreamTableEnvironment
 from pyflink.table.udf import udf, udtf
 
 from freshrank.trends.base import TrendStore
@@ -27,9 +28,11 @@ log = logging.getLogger("freshrank.trends.flink")
 EXIT_UNAVAILABLE = 3
 
 
-def table_environment(spec: FlinkJobSpec) -> TableEnvironment:
+def table_environment(spec: FlinkJobSpec) -> StreamTableEnvironment:
     """A streaming table environment on a local mini-cluster with the job's UDFs registered."""
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    stream_env = StreamExecutionEnvironment.get_execution_environment()
+    stream_env.set_parallelism(spec.parallelism)
+    env = StreamTableEnvironment.create(stream_env, EnvironmentSettings.in_streaming_mode())
     config = env.get_config()
     config.set("python.executable", sys.executable)  # the UDF workers run in this same virtualenv
     config.set("python.client.executable", sys.executable)
@@ -38,9 +41,8 @@ def table_environment(spec: FlinkJobSpec) -> TableEnvironment:
     config.set("pipeline.name", "freshrank-trends")
     # Chained operators hand rows over without copying them (the SQL operators never keep input rows).
     config.set("pipeline.object-reuse", "true")
-    # One aggregation phase: with parallelism 1 local-global aggregation only adds work, and its local
-    # COUNT(DISTINCT) accumulator crosses to the global phase as a serialized RAW map on every flush.
-    config.set("table.optimizer.agg-phase-strategy", "ONE_PHASE")
+    if spec.parallelism == 1:  # local-global aggregation only adds work when nothing is shuffled
+        config.set("table.optimizer.agg-phase-strategy", "ONE_PHASE")
     if spec.jars:
         config.set("pipeline.jars", ";".join(Path(jar).resolve().as_uri() for jar in spec.jars))
     env.create_temporary_system_function(
@@ -60,6 +62,22 @@ def source_ddl(spec: FlinkJobSpec) -> str:
     if spec.input_path is None:
         raise ValueError("the job needs input_path or kafka")
     return sql.file_source_ddl(Path(spec.input_path).resolve().as_uri(), lateness)
+
+
+def bridge_events(env: StreamTableEnvironment) -> None:
+    """Give the slide events their own event time (a tick, later than the rows they come from).
+
+    SQL keeps a row's event time or drops it; a round trip through a DataStream lets the events carry
+    the ticks at which they apply as event time, with the stream's own watermarks.
+    """
+    events = env.to_data_stream(env.from_path(sql.EVENTS_SOURCE_VIEW))
+    schema = (
+        Schema.new_builder()
+        .column_by_expression("rt", sql.EVENTS_TIME)
+        .watermark("rt", "SOURCE_WATERMARK()")
+        .build()
+    )
+    env.create_temporary_view(sql.EVENTS_TABLE, env.from_data_stream(events, schema))
 
 
 def _top_row(row: tuple[object, ...]) -> TopRow:
@@ -87,10 +105,13 @@ def run(spec: FlinkJobSpec) -> FlinkJobResult:
     env = table_environment(spec)
     for statement in sql.statements(source_ddl(spec), spec.trends):
         env.execute_sql(statement)
+    bridge_events(env)
+    for statement in sql.ranking_views(spec.trends):
+        env.execute_sql(statement)
     collector = WindowCollector(slide_ms=spec.trends.slide_seconds * 1000)
     snapshots = 0
     kind_at = sql.RESULT_COLUMNS.index("kind")
-    with env.execute_sql(sql.QUERY).collect() as results:
+    with env.sql_query(sql.QUERY).execute().collect() as results:
         for raw in results:
             row = tuple(raw)
             if row[kind_at] == "mark":

@@ -96,10 +96,16 @@ def stage_input(source: Path, workdir: Path) -> Path:
 
 
 def job_spec(
-    source: Path | KafkaTopic, store_url: str | None, settings: Settings, bounded: bool, workdir: Path
+    source: Path | KafkaTopic,
+    store_url: str | None,
+    settings: Settings,
+    bounded: bool,
+    workdir: Path,
+    parallelism: int = 1,
 ) -> FlinkJobSpec:
     spec = FlinkJobSpec(
         trends=settings.trends,
+        parallelism=parallelism,
         store_url=store_url,
         ttl_seconds=settings.trends.ttl_seconds,
         result_path=str(workdir / "result.json"),
@@ -116,6 +122,7 @@ def run_trend_job(
     settings: Settings,
     bounded: bool = True,
     timeout_s: float | None = None,
+    parallelism: int = 1,
 ) -> FlinkJobResult:
     """Run the Flink trend job on a JSONL file or a Kafka topic; its top N goes to ``store_url`` (if set).
 
@@ -126,7 +133,7 @@ def run_trend_job(
     if isinstance(source, KafkaTopic):
         check_kafka(source)
     with tempfile.TemporaryDirectory(prefix="freshrank-flink-") as tmp:
-        spec = job_spec(source, store_url, settings, bounded, Path(tmp))
+        spec = job_spec(source, store_url, settings, bounded, Path(tmp), parallelism)
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(spec.model_dump_json(), encoding="utf-8")
         log_path = Path(tmp) / "job.log"
