@@ -1,7 +1,8 @@
 """Settings: environment variables (``FRESHRANK_…``, nested with ``__``) over an optional TOML file.
 
 The TOML file is ``$FRESHRANK_CONFIG`` or ``./freshrank.toml``. Every backend is chosen by a URL:
-``sqlite:///path`` (embedded default), ``redis://``, ``mysql+pymysql://``, ``opensearch://``, ``http://``.
+``sqlite:///path`` (embedded default), ``redis://``, ``mysql+pymysql://``, ``opensearch://``,
+``elasticsearch://``, ``http://``.
 An empty URL means "the embedded default under the state directory".
 """
 

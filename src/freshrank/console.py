@@ -23,7 +23,16 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)], force=True
     )
-    for noisy in ("httpx", "urllib3", "opensearch", "kafka", "transformers", "sentence_transformers"):
+    for noisy in (
+        "httpx",
+        "urllib3",
+        "opensearch",
+        "elasticsearch",
+        "elastic_transport",
+        "kafka",
+        "transformers",
+        "sentence_transformers",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -40,7 +40,7 @@ class SearchPage:
 
 
 class SearchBackend(Protocol):
-    """Implementations: SQLite FTS5 (embedded default), OpenSearch. One contract test suite covers both."""
+    """SQLite FTS5 (embedded default), OpenSearch, Elasticsearch: one contract test suite for all three."""
 
     def index(self, movies: Iterable[Movie]) -> int:
         """Add or replace movies; returns how many were written."""

@@ -34,7 +34,14 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from elastic_transport import TransportError
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    Elasticsearch,
+    NotFoundError,
+    helpers,
+)
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import SearchHit, SearchPage, SearchRequest
@@ -162,6 +169,8 @@ class ElasticsearchBackend:
             if self.client.indices.exists(index=name):
                 return
             self.client.indices.create(index=name, settings=settings, mappings=mappings)
+        except (AuthenticationException, AuthorizationException) as exc:
+            raise self._refused(exc) from exc
         except ApiError as exc:
             if exc.message != "resource_already_exists_exception":
                 raise ElasticsearchError(f"cannot create index {name}: {exc}") from exc
@@ -387,12 +396,21 @@ class ElasticsearchBackend:
         hits = response["hits"]["hits"]
         return float(hits[0]["_score"]) if hits else 0.0
 
+    def _refused(self, exc: ApiError) -> ElasticsearchError:
+        return ElasticsearchError(
+            f"Elasticsearch at {self.url} refused the credentials (HTTP {exc.meta.status}): give "
+            "elasticsearch://user:password@host:port/index (scripts/elasticsearch.sh: elastic / "
+            "$FRESHRANK_ELASTICSEARCH_PASSWORD)"
+        )
+
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
         except NotFoundError as exc:
             self._ready = False  # the index was deleted under us: recreate it on the next call
             raise ElasticsearchError(f"Elasticsearch index missing: {exc}") from exc
+        except (AuthenticationException, AuthorizationException) as exc:
+            raise self._refused(exc) from exc
         except ApiError as exc:
             raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {exc}") from exc
         except TransportError as exc:
