@@ -132,3 +132,26 @@ def test_module_entry_point_lists_every_stage() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     for command in ("load", "refresh", "search", "trends", "train", "models", "evaluate", "monitor"):
         assert command in done.stdout
+
+
+def test_cli_metrics_reach_the_textfile_collector(
+    env: dict[str, str], small_catalog_file: Path, tmp_path: Path
+) -> None:
+    """A command's metrics outlive it: written for node-exporter's textfile collector, labelled by command."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics_dir = tmp_path / "textfile"
+    env = {**env, "FRESHRANK_METRICS_TEXTFILE_DIR": str(metrics_dir)}
+    _run(env, "load", "--input", str(small_catalog_file))
+    code, _, _ = _run(env, "refresh", "--trend", "#dinosaurs", "--json")
+    assert code == 0
+    text = (metrics_dir / "freshrank_refresh.prom").read_text(encoding="utf-8")
+    samples = {
+        (s.name, s.labels.get("command")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("freshrank_trending_labels", "refresh")] == 1.0
+    assert samples[("freshrank_refresh_last_success_timestamp_seconds", "refresh")] > 0
+    assert all(command == "refresh" for _, command in samples)
+    assert (metrics_dir / "freshrank_load.prom").exists()  # every command writes its own file

@@ -8,8 +8,10 @@ import sys
 
 import typer
 
+from freshrank.config import Settings
 from freshrank.console import err, setup_logging
 from freshrank.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from freshrank.metrics import write_textfile
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "app", "main"]
 
@@ -27,8 +29,23 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")) -> None:
+def _root(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+) -> None:
     setup_logging(verbose)
+    if ctx.invoked_subcommand:
+        ctx.call_on_close(lambda: _export_metrics(str(ctx.invoked_subcommand)))
+
+
+def _export_metrics(command: str) -> None:
+    """The command's Prometheus metrics to node-exporter's textfile directory, when one is configured."""
+    try:
+        directory = Settings().metrics_textfile_dir
+        if directory is not None:
+            write_textfile(directory, command)
+    except Exception as exc:  # bad settings or an unwritable directory cost the metrics, not the result
+        err.print(f"[yellow]warning:[/] metrics not written: {exc}")
 
 
 def _register_stages() -> None:

@@ -9,9 +9,7 @@ An empty URL means "the embedded default under the state directory".
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -41,7 +39,6 @@ class TrendSettings(BaseModel):
     min_count: int = 5
     min_authors: int = 2
     max_tags: int = 100_000
-    half_life_seconds: int = 6 * 3600
     block_list: list[str] = Field(default_factory=list)
     ttl_seconds: int = 3600
     max_line_bytes: int = 1 << 20  # a replay line longer than this is skipped unread (and reported)
@@ -97,13 +94,12 @@ class ServeSettings(BaseModel):
 
 
 class LifecycleSettings(BaseModel):
-    """Model lifecycle: the gate's judgments and tolerance, the DVC remote, the KServe server's limits."""
+    """Model lifecycle: the gate's judgments and tolerance, the KServe server's limits."""
 
     # Judgment CSV files for the gate's zero-shot nDCG@10 (relative paths: under data_dir/judgments).
     judgments: list[str] = Field(default_factory=lambda: ["keyword_judgments.csv"])
     max_accuracy_drop: float = 0.01  # a candidate may lose at most 1 point of NLI dev accuracy
     params_file: Path = Path("params.yaml")
-    dvc_remote: str = ".freshrank/dvc-remote"  # default DVC remote: a local directory
     max_instances: int = 256  # KServe request limits (4xx beyond them)
     max_labels: int = 100
     max_sequence_chars: int = 20_000
@@ -119,6 +115,9 @@ class Settings(BaseSettings):
     trend_store_url: str = ""
     judgments_url: str = ""
     registry_dir: Path | None = None
+    # node-exporter's textfile collector directory: each CLI command writes its metrics there on exit
+    # (freshrank_<command>.prom, every sample labelled command=<command>); unset: nothing is written.
+    metrics_textfile_dir: Path | None = None
 
     trends: TrendSettings = Field(default_factory=TrendSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
@@ -183,9 +182,3 @@ class Settings(BaseSettings):
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir
-
-
-@lru_cache(maxsize=1)
-def get_settings(**overrides: Any) -> Settings:
-    """The process-wide settings; tests build their own ``Settings(...)`` instead."""
-    return Settings(**overrides)

@@ -7,13 +7,18 @@ Import the objects and update them where the work happens, e.g.::
         page = backend.search(request)
 
 They live in the default ``prometheus_client`` registry, so ``prometheus_client.make_asgi_app()`` (the
-web API) or ``start_http_server`` exposes them; batch jobs may push them with :func:`push_to_gateway`.
+web API) exposes them; a CLI command writes them for node-exporter's textfile collector on exit
+(:func:`write_textfile`, when ``metrics_textfile_dir`` is set).
 Metric names are the contract with ``deploy/grafana/freshrank.json``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, write_to_textfile
+from prometheus_client.metrics_core import Metric
 
 # Search latencies are milliseconds-scale on SQLite and tens of ms on OpenSearch.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -86,8 +91,8 @@ __all__ = [
     "SEARCH_LATENCY",
     "SEARCH_REQUESTS",
     "TRENDING_LABELS",
-    "push_to_gateway",
     "record_classification",
+    "write_textfile",
 ]
 
 
@@ -98,8 +103,28 @@ def record_classification(classifier: str, pairs: int, seconds: float) -> None:
         CLASSIFICATION_PAIRS_PER_SECOND.labels(classifier=classifier).set(pairs / seconds)
 
 
-def push_to_gateway(gateway: str, job: str, registry: CollectorRegistry = REGISTRY) -> None:
-    """Push the metrics of a short-lived job (refresh, evaluate, monitor) to a Prometheus Pushgateway."""
-    from prometheus_client import push_to_gateway as _push
+class _Labelled:
+    """The freshrank_* families of a registry, every sample with extra labels (one set per CLI command)."""
 
-    _push(gateway, job=job, registry=registry)
+    def __init__(self, registry: CollectorRegistry, labels: dict[str, str]) -> None:
+        self.registry, self.labels = registry, labels
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            if not family.name.startswith("freshrank_"):
+                continue  # process_* / python_*: node-exporter has its own
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [s._replace(labels={**s.labels, **self.labels}) for s in family.samples]
+            yield labelled
+
+
+def write_textfile(directory: Path, command: str, registry: CollectorRegistry = REGISTRY) -> Path:
+    """Write this process's metrics for node-exporter's textfile collector: ``freshrank_<command>.prom``.
+
+    A CLI command's metrics (refresh, evaluate, monitor) would vanish with the process; node-exporter serves
+    the file until the next run replaces it (atomically). The ``command`` label keeps files apart.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"freshrank_{command}.prom"
+    write_to_textfile(str(path), _Labelled(registry, {"command": command}))
+    return path
