@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from freshrank.config import ServeSettings
+from freshrank.serve.docs import CDN, script_hashes
 
 
 def test_the_token_is_stripped_and_a_blank_one_refused() -> None:
@@ -48,3 +50,18 @@ def test_a_long_query_string_is_414_and_validation_errors_stay_short(live_server
     assert refused.status_code == 422
     detail = refused.json()["detail"]
     assert "(and 497 more)" in detail and "\n" not in detail and len(detail) <= 300
+
+
+def test_api_docs_carry_a_policy_that_lets_swagger_ui_run(live_server: tuple[str, Path]) -> None:
+    url, _ = live_server
+    page = httpx.get(f"{url}/api/docs")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert policy != httpx.get(f"{url}/").headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    inline = script_hashes(page.text)
+    assert inline and all(source in directives["script-src"] for source in inline)  # by hash only
+    assert "'unsafe-inline'" not in directives["script-src"]
+    for src in re.findall(r'<script src="([^"]+)"', page.text):
+        assert src.startswith(CDN) and CDN in directives["script-src"]
+    assert httpx.get(f"{url}/api/openapi.json").json()["info"]["title"] == "freshrank"

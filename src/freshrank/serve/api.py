@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 
 from freshrank.config import Settings
 from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
+from freshrank.serve.docs import docs_router
 from freshrank.serve.limits import RequestLimits
 from freshrank.serve.routes import WEB_DIR, ops_routes, read_routes, write_routes
 from freshrank.serve.security import token_guard, validation_message
@@ -112,7 +113,7 @@ def create_app(settings: Settings, *, warm_up: bool = False) -> FastAPI:
     app = FastAPI(
         title="freshrank",
         summary="Trend-boosted movie search and the relevance workbench",
-        docs_url="/api/docs",
+        docs_url=None,  # served by docs_router, under its own Content-Security-Policy
         openapi_url="/api/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
@@ -121,6 +122,7 @@ def create_app(settings: Settings, *, warm_up: bool = False) -> FastAPI:
     app.include_router(read_routes(wb))
     app.include_router(write_routes(wb, token_guard(settings)))
     app.include_router(ops_routes(wb))
+    app.include_router(docs_router("/api/docs", "/api/openapi.json", app.title))
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     _add_middleware(app, _backend_name(settings))
     app.add_middleware(RequestLimits, max_body_bytes=settings.serve.max_body_bytes)  # outermost

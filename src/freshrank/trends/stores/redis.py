@@ -10,20 +10,55 @@ Keys (``prefix`` defaults to ``freshrank:trends``; set it with ``?prefix=`` in t
 ``replace()`` writes all three in one MULTI/EXEC transaction (delete, write, expire), so readers see the
 old snapshot or the new one, never a mix; every key expires after the TTL, so a dead stream leaves no
 stale trends. Readers also use one MULTI/EXEC to read the ranking and the details consistently.
+
+A hung server (paused, not dead) must not hold every caller: connects and replies time out after
+``?timeout=`` seconds (default ``DEFAULT_TIMEOUT_S``), and a circuit breaker per server (pybreaker, shared by
+every store on that address in the process) opens at the first timeout: for
+``?reset=`` seconds (default ``DEFAULT_RESET_S``) calls fail at once with ``CircuitOpen`` (a
+``redis.ConnectionError``), then one trial call decides whether it closes again.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import pybreaker
 import redis
 
 from freshrank.trends.base import Trend
 from freshrank.trends.stores.codec import decode, encode, last, ranked, tag_key
 
 DEFAULT_PREFIX = "freshrank:trends"
+DEFAULT_TIMEOUT_S = 1.0
+DEFAULT_RESET_S = 3.0
+T = TypeVar("T")
+
+_breakers: dict[str, pybreaker.CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+class CircuitOpen(redis.ConnectionError):
+    """The server failed a moment ago: the call was not tried."""
+
+
+def breaker_for(address: str, reset_s: float = DEFAULT_RESET_S) -> pybreaker.CircuitBreaker:
+    """The process-wide breaker of one Redis server (``host:port/db``)."""
+    with _breakers_lock:
+        if address not in _breakers:
+            _breakers[address] = pybreaker.CircuitBreaker(
+                fail_max=1,
+                reset_timeout=reset_s,
+                name=address,
+                throw_new_error_on_trip=False,  # the first failure keeps its own error
+                exclude=[
+                    lambda exc: not isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError)
+                ],
+            )
+        return _breakers[address]
 
 
 class RedisTrendStore:
@@ -34,8 +69,11 @@ class RedisTrendStore:
         query = parse_qs(parts.query)
         self.prefix = query.get("prefix", [DEFAULT_PREFIX])[0]
         self.ttl_seconds = ttl_seconds
+        timeout = float(query.get("timeout", [DEFAULT_TIMEOUT_S])[0])
         clean = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        self._redis = redis.Redis.from_url(clean, socket_connect_timeout=5, socket_timeout=10)
+        self._redis = redis.Redis.from_url(clean, socket_connect_timeout=timeout, socket_timeout=timeout)
+        address = f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"  # no password in messages
+        self._breaker = breaker_for(address, float(query.get("reset", [DEFAULT_RESET_S])[0]))
         self.top_key, self.details_key, self.updated_key = (
             f"{self.prefix}:top",
             f"{self.prefix}:details",
@@ -56,23 +94,32 @@ class RedisTrendStore:
         pipe.set(self.updated_key, f"{time.time():.3f}")
         for key in self.keys:
             pipe.expire(key, self.ttl_seconds)
-        pipe.execute()
+        self._call(pipe.execute)
 
     def top(self, n: int | None = None) -> list[Trend]:
         pipe = self._redis.pipeline(transaction=True)
         pipe.zrevrange(self.top_key, 0, -1)
         pipe.hgetall(self.details_key)
-        members, details = pipe.execute()
+        members, details = self._call(pipe.execute)
         trends = [decode(details[m]) for m in members if m in details]
         trends = ranked(trends)
         return trends if n is None else trends[: max(n, 0)]
 
     def history(self, hashtag: str, n: int | None = None) -> list[int]:
-        raw = self._redis.hget(self.details_key, tag_key(hashtag))
+        raw = self._call(self._redis.hget, self.details_key, tag_key(hashtag))
         return last(decode(raw).history, n) if raw else []
 
     def clear(self) -> None:
-        self._redis.delete(*self.keys)
+        self._call(self._redis.delete, *self.keys)
 
     def close(self) -> None:
         self._redis.close()
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return self._breaker.call(fn, *args)
+        except pybreaker.CircuitBreakerError as exc:
+            raise CircuitOpen(
+                f"circuit open: Redis {self._breaker.name} failed <{self._breaker.reset_timeout:g} s ago, "
+                "not retried yet"
+            ) from exc
