@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,41 @@ def test_bad_urls_fail_clearly(tmp_path: Path) -> None:
 def test_fts_query_quotes_every_term() -> None:
     query, warnings = fts_query('say "NEAR" now*')
     assert query == '"say" OR "near" OR "now"' and warnings == []
+
+
+def test_only_non_zero_scores_are_stored(backend: SqliteBackend, tmp_path: Path) -> None:
+    backend.put_scores(V, "calm", {1: 0.0, 2: 0.4, 3: 0.0, 4: -0.2})
+    backend.put_scores(V, "nothing", {1: 0.0, 2: 0.0})
+    with sqlite3.connect(tmp_path / "search.db") as db:
+        rows = db.execute("SELECT label, movie_id, score FROM trend_scores ORDER BY 1, 2").fetchall()
+    assert rows == [("calm", 2, 0.4), ("calm", 4, -0.2)]
+    assert backend.scored_labels(V) == {"calm", "nothing"}
+    page = backend.search(SearchRequest(labels=("calm", "nothing"), model_version=V, limit=8))
+    assert [h.id for h in page.hits] == [2, 1, 3, 5, 6, 7, 8, 4]  # zeros tie by id, the negative last
+    assert page.hits[0].trend_scores == {"calm": 0.4, "nothing": 0.0}
+
+
+def test_searches_run_in_parallel_and_never_wait_for_the_writer(backend: SqliteBackend) -> None:
+    backend.put_scores(V, "christmas", {1: 0.9, 2: 0.8, 8: 0.95})
+    requests = [
+        SearchRequest(text=text, genre=genre, labels=labels, model_version=V, limit=3)
+        for text in ("", "christmas", "boy train")
+        for genre in (None, "Family")
+        for labels in ((), ("christmas",))
+    ]
+    serial = [backend.search(request) for request in requests]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        parallel = list(pool.map(backend.search, requests * 10))
+    assert parallel == serial * 10
+    # A write in progress holds the write connection's lock; searches from other threads still answer.
+    with backend._lock, ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(backend.search, request) for request in requests[:4]]
+        assert [f.result(timeout=30) for f in futures] == serial[:4]
+
+
+def test_a_new_label_version_is_seen_by_the_next_search(backend: SqliteBackend) -> None:
+    request = SearchRequest(labels=("space",), model_version=V, limit=1)
+    backend.put_scores(V, "space", {3: 0.9})
+    assert _ids(backend, labels=("space",), model_version=V, limit=1) == [3]
+    backend.put_scores(V, "space", {7: 0.5})  # replaces: the summed boosts a reader kept are stale
+    assert [h.id for h in backend.search(request).hits] == [7]

@@ -205,10 +205,18 @@ class OpenSearchBackend:
         return written
 
     def put_scores(self, model_version: str, label: str, scores: Mapping[int, float]) -> None:
-        """Write one label's scores as a new generation, then publish it: all of them or none."""
+        """Write one label's scores as a new generation, then publish it: all of them or none.
+
+        Only positive scores travel (calibration leaves ~2-5 % of the catalogue; a zero adds nothing and a
+        rank feature cannot hold one): one bulk of partial updates for those movies, no refresh per
+        request, then one explicit refresh of the movie index, then the registry entry written with
+        ``refresh=true``. The refresh before the flip is what makes the new values searchable before any
+        search can name them; a label whose every score is 0 writes no movie and is still published.
+        """
         if not model_version or not label:
             raise ValueError("put_scores needs a model version and a label")
         values = {int(movie_id): _finite(score, movie_id) for movie_id, score in scores.items()}
+        positive = {movie_id: value for movie_id, value in values.items() if value >= MIN_FEATURE}
         self.ensure_indices()
         feature = f"{label_key(model_version, label)}_{uuid.uuid4().hex[:8]}"
         actions = (
@@ -218,12 +226,13 @@ class OpenSearchBackend:
                 "_id": str(movie_id),
                 "doc": {"trend": {feature: value}},
                 "retry_on_conflict": 3,
+                "_source": False,
             }
-            for movie_id, value in values.items()
-            if value >= MIN_FEATURE
+            for movie_id, value in positive.items()
         )
         self._bulk(actions, what=f"scores of {label!r}", missing_ok=True)
-        self.client.indices.refresh(index=self.index_name)
+        if positive:
+            self._call(self.client.indices.refresh, index=self.index_name)
         entry = {
             "model_version": model_version,
             "label": label,
@@ -338,10 +347,9 @@ class OpenSearchBackend:
             warnings.append(f"results beyond {MAX_RESULT_WINDOW} are not available")
             offset = min(offset, MAX_RESULT_WINDOW)
             limit = MAX_RESULT_WINDOW - offset
-        features = self._features(request.model_version, labels) if labels else {}
         text_query = self._text_query(terms)
         genre_filter = [{"term": {"genres": request.genre}}] if request.genre else []
-        max_text = self._max_text_score(text_query, genre_filter) if text_query else 0.0
+        features, max_text = self._prepare(request.model_version, labels, text_query, genre_filter)
         if text_query and max_text <= 0:
             return SearchPage(hits=[], total=0, warnings=warnings)  # no candidate matches the text
         body = self._ranking_body(text_query, max_text, genre_filter, features, request.boost_weight)
@@ -355,14 +363,37 @@ class OpenSearchBackend:
         hits = [self._hit(hit, labels, features, max_text) for hit in response["hits"]["hits"]]
         return SearchPage(hits=hits, total=int(response["hits"]["total"]["value"]), warnings=warnings)
 
-    def _features(self, model_version: str, labels: Sequence[str]) -> dict[str, str]:
-        """label → the published feature name of its scores for this model version (absent: not scored)."""
-        if not model_version:
-            return {}
-        ids = [label_key(model_version, label) for label in labels]
-        response = self._call(self.client.mget, index=self.registry_name, body={"ids": ids})
-        found = [doc["_source"] for doc in response["docs"] if doc.get("found")]
-        return {entry["label"]: entry["feature"] for entry in found}
+    def _prepare(
+        self,
+        model_version: str,
+        labels: Sequence[str],
+        text_query: dict[str, Any] | None,
+        genre_filter: list[dict[str, Any]],
+    ) -> tuple[dict[str, str], float]:
+        """The labels' published features and the best text score, in one round trip (``msearch``)."""
+        searches: list[dict[str, Any]] = []
+        if labels and model_version:
+            ids = [label_key(model_version, label) for label in labels]
+            registry = {"query": {"ids": {"values": ids}}, "size": len(ids)}
+            searches += [{"index": self.registry_name}, registry]
+        if text_query is not None:
+            searches += [{"index": self.index_name}, self._max_text_body(text_query, genre_filter)]
+        if not searches:
+            return {}, 0.0
+        responses = self._call(self.client.msearch, body=searches)["responses"]
+        for response in responses:
+            if "error" in response:
+                self._ready = False  # e.g. an index deleted under us: recreate it on the next call
+                raise OpenSearchError(f"OpenSearch at {self.url} failed: {response['error']}")
+        features: dict[str, str] = {}
+        if labels and model_version:
+            entries = [hit["_source"] for hit in responses.pop(0)["hits"]["hits"]]
+            features = {entry["label"]: entry["feature"] for entry in entries}
+        max_text = 0.0
+        if text_query is not None:
+            hits = responses[0]["hits"]["hits"]
+            max_text = float(hits[0]["_score"]) if hits else 0.0
+        return features, max_text
 
     def _text_query(self, terms: Sequence[str]) -> dict[str, Any] | None:
         if not terms:
@@ -379,16 +410,15 @@ class OpenSearchBackend:
             }
         }
 
-    def _max_text_score(self, text_query: dict[str, Any], genre_filter: list[dict[str, Any]]) -> float:
+    @staticmethod
+    def _max_text_body(text_query: dict[str, Any], genre_filter: list[dict[str, Any]]) -> dict[str, Any]:
         """The best text score among the candidates: the normaliser that puts text_score in [0, 1]."""
-        body = {
+        return {
             "size": 1,
             "_source": False,
             "track_total_hits": False,
             "query": {"bool": {"must": [text_query], "filter": genre_filter}},
         }
-        hits = self._call(self.client.search, index=self.index_name, body=body)["hits"]["hits"]
-        return float(hits[0]["_score"]) if hits else 0.0
 
     @staticmethod
     def _ranking_body(
@@ -416,7 +446,8 @@ class OpenSearchBackend:
             "query": query,
             "sort": [{"_score": "desc"}, {"id": "asc"}],
             "track_total_hits": True,
-            "_source": ["movie", "trend"],
+            # the page's records and only the requested labels' values (a document carries every label's)
+            "_source": ["movie", *(f"trend.{feature}" for feature in features.values())],
         }
 
     @staticmethod

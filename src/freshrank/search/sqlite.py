@@ -12,7 +12,6 @@ as the best text match. ``text_norm = "none"`` keeps the raw BM25 value instead.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sqlite3
@@ -20,8 +19,11 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import SearchHit, SearchPage, SearchRequest
@@ -32,6 +34,8 @@ DEFAULT_FIELD_WEIGHTS = {"title": 4.0, "tagline": 2.0, "overview": 1.0, "cast": 
 MAX_QUERY_TERMS = 64  # more words than this in one query are dropped (with a warning)
 MAX_TERM_CHARS = 100
 MAX_LIMIT = 10_000
+SCHEMA_VERSION = 1  # 1: trend_scores holds non-zero scores only
+MMAP_BYTES = 256 * 1024 * 1024  # readers map the file: page reads become memory reads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS movies (
@@ -45,6 +49,8 @@ CREATE TABLE IF NOT EXISTS movie_genres (
     PRIMARY KEY (genre, movie_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS movie_genres_by_movie ON movie_genres (movie_id);
+-- Ids only, a few pages: counting and listing movies by id never reads the (large) documents.
+CREATE INDEX IF NOT EXISTS movies_by_id ON movies (id);
 CREATE VIRTUAL TABLE IF NOT EXISTS movie_fts USING fts5(
     title, tagline, overview, cast, directors,
     tokenize = 'porter unicode61 remove_diacritics 2'
@@ -64,6 +70,16 @@ CREATE TABLE IF NOT EXISTS scored_labels (
     PRIMARY KEY (model_version, label)
 ) WITHOUT ROWID;
 """
+
+
+# Per read connection: the summed boosts of the label sets it ranked lately (see SqliteBackend._boost_set).
+_TEMP_BOOST = """
+CREATE TEMP TABLE IF NOT EXISTS boost (
+    boost_set INTEGER NOT NULL, id INTEGER NOT NULL, boost REAL NOT NULL, PRIMARY KEY (boost_set, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS temp.boost_best ON boost (boost_set, boost DESC, id);
+"""
+BOOST_SETS_PER_CONNECTION = 8
 
 
 class SearchError(Exception):
@@ -103,7 +119,11 @@ def sqlite_path(url: str) -> str:
 
 
 class SqliteBackend:
-    """SearchBackend on one SQLite file; safe to share between threads (one connection behind a lock)."""
+    """SearchBackend on one SQLite file, safe to share between threads.
+
+    Writes go through one connection behind a lock; every thread that searches gets its own read-only
+    connection (WAL mode: readers never wait for each other, nor for the writer).
+    """
 
     name = "sqlite"
 
@@ -120,6 +140,7 @@ class SqliteBackend:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
+        self.path = path
         self.field_weights = {**DEFAULT_FIELD_WEIGHTS, **(field_weights or {})}
         unknown = set(self.field_weights) - set(TEXT_FIELDS)
         if unknown:
@@ -127,22 +148,73 @@ class SqliteBackend:
         if text_norm not in ("max", "none"):
             raise SearchError(f"text_norm must be 'max' or 'none', not {text_norm!r}")
         self.text_norm = text_norm
-        self._lock = threading.Lock()
+        self._bm25_weights = ", ".join(str(float(self.field_weights[f])) for f in TEXT_FIELDS)
+        self._lock = threading.Lock()  # the write connection (and, for :memory:, every read)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        # per connection: (model version, labels, their scored_at) -> boost_set id in its temp.boost
+        self._boost_sets: dict[int, dict[tuple[Any, ...], int]] = {}
         try:
             if self.read_only:
                 uri = f"{Path(path).resolve().as_uri()}?mode=ro"
                 self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
                 return
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._boost_sets[id(self._db)] = {}
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._db.executescript(_TEMP_BOOST)  # :memory: ranks on this connection
+            self._migrate()
         except sqlite3.Error as exc:
             raise SearchError(f"cannot open search database {path}: {exc}") from exc
 
+    def _migrate(self) -> None:
+        """Databases written before scores were sparse: drop their zero rows once (they rank nothing)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            with self._transaction():
+                self._db.execute("DELETE FROM trend_scores WHERE score = 0")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
     def close(self) -> None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """This thread's read connection, inside one read transaction (one consistent snapshot)."""
+        if self.path == ":memory:":  # one private database: every thread shares the write connection
+            with self._lock:
+                yield self._db
+            return
+        db = self._reader()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{quote(str(Path(self.path).resolve()))}?mode=ro"
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
+                db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # shared by all readers (the OS page cache)
+                db.execute("PRAGMA temp_store = MEMORY")  # the sorter and GROUP BY b-trees
+            except sqlite3.Error as exc:
+                raise SearchError(f"cannot open search database {self.path}: {exc}") from exc
+            db.executescript(_TEMP_BOOST)
+            self._boost_sets[id(db)] = {}
+            self._local.db = db
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
 
     # Writing -----------------------------------------------------------------------------------------
 
@@ -174,10 +246,15 @@ class SqliteBackend:
         )
 
     def put_scores(self, model_version: str, label: str, scores: Mapping[int, float]) -> None:
-        """Replace one label's scores for one model version: all of them or none (one transaction)."""
+        """Replace one label's scores for one model version: all of them or none (one transaction).
+
+        Only non-zero scores are stored (a zero adds nothing to any ranking); ``scored_labels`` keeps the
+        label even when every score is zero.
+        """
         if not model_version or not label:
             raise ValueError("put_scores needs a model version and a label")
-        rows = [(model_version, label, int(i), _finite(score, i)) for i, score in scores.items()]
+        values = [(int(i), _finite(score, i)) for i, score in scores.items()]
+        rows = [(model_version, label, i, score) for i, score in values if score != 0.0]
         with self._lock, self._transaction():
             self._db.execute(
                 "DELETE FROM trend_scores WHERE model_version = ? AND label = ?", (model_version, label)
@@ -188,7 +265,7 @@ class SqliteBackend:
             self._db.execute(
                 "INSERT OR REPLACE INTO scored_labels (model_version, label, movies, scored_at)"
                 " VALUES (?, ?, ?, ?)",
-                (model_version, label, len(rows), time.time()),
+                (model_version, label, len(values), time.time()),
             )
 
     def _transaction(self) -> _Transaction:
@@ -197,38 +274,42 @@ class SqliteBackend:
     # Reading -----------------------------------------------------------------------------------------
 
     def scored_labels(self, model_version: str) -> set[str]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT label FROM scored_labels WHERE model_version = ?", (model_version,)
             ).fetchall()
         return {row[0] for row in rows}
 
     def model_versions(self) -> list[str]:
         """Model versions with stored scores, most recently written first."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT model_version FROM scored_labels GROUP BY model_version ORDER BY MAX(scored_at) DESC"
             ).fetchall()
         return [row[0] for row in rows]
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM movies").fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM movies").fetchone()[0])
 
     def movies(self) -> Iterator[Movie]:
         """Every indexed movie in id order (what a classifier fits on)."""
-        with self._lock:
-            rows = self._db.execute("SELECT doc FROM movies ORDER BY id").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT doc FROM movies ORDER BY id").fetchall()
         for (doc,) in rows:
             yield Movie.model_validate_json(doc)
 
     def genres(self) -> list[str]:
-        with self._lock:
-            rows = self._db.execute("SELECT DISTINCT genre FROM movie_genres ORDER BY genre").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT DISTINCT genre FROM movie_genres ORDER BY genre").fetchall()
         return [row[0] for row in rows]
 
     def search(self, request: SearchRequest) -> SearchPage:
-        """Ranked by text_score + boost_weight * sum(trend scores), ties by id, all inside one SQL query."""
+        """Ranked by text_score + boost_weight * sum(trend scores), ties by id, inside SQL.
+
+        The ranking query reads only the candidates' ids, their text relevance and the requested labels'
+        non-zero scores; documents and per-label scores are read for the returned page only.
+        """
         limit = max(0, min(int(request.limit), MAX_LIMIT))
         offset = max(0, int(request.offset))
         labels = tuple(dict.fromkeys(label for label in request.labels if label))
@@ -236,86 +317,188 @@ class SqliteBackend:
         if request.text.strip() and not match:
             warnings.append("the query has no searchable words; nothing matched")
             return SearchPage(hits=[], total=0, warnings=warnings)
-        sql, params = self._ranking_sql(
-            match, request.genre, labels, request.model_version, request.boost_weight
-        )
-        params += [limit, offset]
-        with self._lock:
-            try:
-                rows = self._db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                raise SearchError(f"search failed: {exc}") from exc
-            total = rows[0][-1] if rows else self._total(match, request.genre)
-        hits = [self._hit(row, labels) for row in rows]
-        return SearchPage(hits=hits, total=int(total), warnings=warnings)
+        query = _Query(match, request.genre or None, labels, request.model_version, request.boost_weight)
+        try:
+            with self._reading() as db:
+                ranked, total = self._rank(db, query, limit, offset)
+                hits = self._hits(db, query, ranked)
+        except sqlite3.OperationalError as exc:
+            raise SearchError(f"search failed: {exc}") from exc
+        return SearchPage(hits=hits, total=total, warnings=warnings)
 
-    def _total(self, match: str, genre: str | None) -> int:
-        """Candidate count when the requested page is past the end (the window count came back empty)."""
-        sql, params = self._candidates_sql(match, genre)
-        return int(self._db.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0])
+    def _rank(
+        self, db: sqlite3.Connection, query: _Query, limit: int, offset: int
+    ) -> tuple[list[tuple[int, float, float]], int]:
+        """(id, text_score, score) of the page, and the number of candidates."""
+        boost = self._boost_set(db, query) if query.boosted else None
+        if query.match:
+            sql, params = self._text_ranking_sql(query, boost)
+            rows = db.execute(sql, [*params, limit, offset]).fetchall()
+            total = rows[0][3] if rows else self._total(db, query)
+            return [(r[0], r[1], r[2]) for r in rows], int(total)
+        sql, params = self._browse_ranking_sql(query, boost, limit + offset)
+        rows = db.execute(sql, [*params, limit, offset]).fetchall()
+        return [(r[0], 0.0, r[1]) for r in rows], self._total(db, query)
+
+    def _boost_set(self, db: sqlite3.Connection, query: _Query) -> int:
+        """Id of this connection's summed boosts for the requested labels (a temp table), built when the
+        label set or one of its labels' scores changed; a trending label set is summed once, not per query."""
+        placeholders = ", ".join("?" for _ in query.labels)
+        stamps = db.execute(
+            "SELECT label, scored_at FROM scored_labels"
+            f" WHERE model_version = ? AND label IN ({placeholders}) ORDER BY label",
+            [query.model_version, *query.labels],
+        ).fetchall()
+        key = (query.model_version, tuple(sorted(query.labels)), tuple(stamps))
+        sets = self._boost_sets[id(db)]
+        if key in sets:
+            sets[key] = sets.pop(key)  # most recently used last
+            return sets[key]
+        if len(sets) >= BOOST_SETS_PER_CONNECTION:
+            db.execute("DELETE FROM temp.boost WHERE boost_set = ?", (sets.pop(next(iter(sets))),))
+        set_id = max(sets.values(), default=0) + 1
+        db.execute(
+            "INSERT INTO temp.boost (boost_set, id, boost) SELECT ?, movie_id, SUM(score) FROM trend_scores"
+            f" WHERE model_version = ? AND label IN ({placeholders}) GROUP BY movie_id",
+            [set_id, query.model_version, *query.labels],
+        )
+        sets[key] = set_id
+        return set_id
+
+    def _total(self, db: sqlite3.Connection, query: _Query) -> int:
+        """How many movies match the text and the genre (what ``total`` reports)."""
+        sql, params = self._candidates_sql(query.match, query.genre)
+        return int(db.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0])
 
     def _candidates_sql(self, match: str, genre: str | None) -> tuple[str, list[Any]]:
         """(id, raw text relevance) of every movie that may be returned."""
         params: list[Any] = []
         if match:
-            weights = ", ".join(str(float(self.field_weights[f])) for f in TEXT_FIELDS)
             sql = (
-                f"SELECT rowid AS id, -bm25(movie_fts, {weights}) AS raw"
+                f"SELECT rowid AS id, -bm25(movie_fts, {self._bm25_weights}) AS raw"
                 " FROM movie_fts WHERE movie_fts MATCH ?"
             )
             params.append(match)
+            if genre:
+                # `+rowid`: a rowid constraint handed to FTS5 re-runs the MATCH once per genre movie.
+                sql += " AND +rowid IN (SELECT movie_id FROM movie_genres WHERE genre = ?)"
+                params.append(genre)
+        elif genre:
+            sql = "SELECT movie_id AS id, 0.0 AS raw FROM movie_genres WHERE genre = ?"
+            params.append(genre)
         else:
             sql = "SELECT id, 0.0 AS raw FROM movies"
-        if genre:
-            column = "rowid" if match else "id"
-            where = "AND" if match else "WHERE"
-            sql += f" {where} {column} IN (SELECT movie_id FROM movie_genres WHERE genre = ?)"
-            params.append(genre)
         return sql, params
 
-    def _ranking_sql(
-        self, match: str, genre: str | None, labels: Sequence[str], model_version: str, weight: float
-    ) -> tuple[str, list[Any]]:
-        candidates, params = self._candidates_sql(match, genre)
-        text = "c.raw / NULLIF(MAX(c.raw) OVER (), 0)" if self.text_norm == "max" and match else "c.raw"
-        boost_params: list[Any] = [model_version, *labels]
-        placeholders = ", ".join("?" for _ in labels) or "NULL"
+    def _text_ranking_sql(self, query: _Query, boost: int | None) -> tuple[str, list[Any]]:
+        """Every text match scored (BM25 needs them all for the normaliser), each looked up in the summed
+        boosts; rows: (id, text_score, score, total)."""
+        candidates, params = self._candidates_sql(query.match, query.genre)
+        text = "c.raw / NULLIF(n.top, 0)" if self.text_norm == "max" else "c.raw"
+        if boost is None:
+            sql = f"""
+                WITH c AS MATERIALIZED ({candidates}),
+                n AS (SELECT MAX(raw) AS top, COUNT(*) AS total FROM c),
+                s AS (SELECT c.id AS id, COALESCE({text}, 0.0) AS text_score, n.total AS total FROM c, n)
+                SELECT id, text_score, text_score AS score, total FROM s
+                ORDER BY score DESC, id ASC LIMIT ? OFFSET ?
+            """
+            return sql, params
         sql = f"""
-            WITH candidates AS ({candidates}),
-            boost AS (
-                SELECT movie_id, SUM(score) AS total, json_group_object(label, score) AS per_label
-                FROM trend_scores
-                WHERE model_version = ? AND label IN ({placeholders})
-                GROUP BY movie_id
-            ),
-            scored AS (
+            WITH c AS MATERIALIZED ({candidates}),
+            n AS (SELECT MAX(raw) AS top, COUNT(*) AS total FROM c),
+            s AS (
                 SELECT c.id AS id, COALESCE({text}, 0.0) AS text_score,
-                       COALESCE(b.total, 0.0) AS boost, b.per_label AS per_label
-                FROM candidates c LEFT JOIN boost b ON b.movie_id = c.id
+                       COALESCE(b.boost, 0.0) AS boost, n.total AS total
+                FROM c CROSS JOIN n LEFT JOIN temp.boost b ON b.boost_set = ? AND b.id = c.id
             )
-            SELECT s.id, m.title, m.doc, s.text_score, s.per_label,
-                   s.text_score + ? * s.boost AS score, COUNT(*) OVER () AS total
-            FROM scored s JOIN movies m ON m.id = s.id
-            ORDER BY score DESC, s.id ASC
-            LIMIT ? OFFSET ?
+            SELECT id, text_score, text_score + ? * boost AS score, total FROM s
+            ORDER BY score DESC, id ASC LIMIT ? OFFSET ?
         """
-        return sql, params + boost_params + [float(weight)]
+        return sql, params + [boost, float(query.weight)]
 
-    @staticmethod
-    def _hit(row: tuple[Any, ...], labels: Sequence[str]) -> SearchHit:
-        movie_id, title, doc, text_score, per_label, score, _total = row
-        stored: dict[str, float] = json.loads(per_label) if per_label else {}
-        movie = Movie.model_validate_json(doc)
-        return SearchHit(
-            id=int(movie_id),
-            title=title,
-            text_score=float(text_score),
-            trend_scores={label: float(stored.get(label, 0.0)) for label in labels},
-            score=float(score),
-            release_year=movie.release_year,
-            genres=movie.genres,
-            overview=movie.overview,
-        )
+    def _browse_ranking_sql(self, query: _Query, boost: int | None, depth: int) -> tuple[str, list[Any]]:
+        """No text: the best ``depth`` boosted candidates merged with the first ``depth`` unboosted ones by
+        id (they all score 0), so the query never reads the whole catalogue; rows: (id, score)."""
+        if query.genre:
+            members = "SELECT movie_id FROM movie_genres WHERE genre = ?"
+            genre_params: list[Any] = [query.genre]
+        else:
+            members, genre_params = "SELECT id FROM movies", []
+        if boost is None:
+            sql = f"SELECT id, 0.0 AS score FROM ({members.replace('movie_id', 'movie_id AS id')})"
+            return sql + " ORDER BY id LIMIT ? OFFSET ?", genre_params
+        weight = float(query.weight)
+        # With a positive weight the (boost_set, boost DESC, id) index yields the best boosts in order.
+        best = "ORDER BY b.boost DESC, b.id ASC LIMIT ?" if weight > 0 else ""
+        sql = f"""
+            SELECT id, score FROM (
+                SELECT * FROM (
+                    SELECT b.id AS id, 0.0 + ? * b.boost AS score FROM temp.boost b
+                    WHERE b.boost_set = ? AND b.id IN ({members}) {best}
+                )
+                UNION ALL
+                SELECT * FROM (
+                    SELECT m.id AS id, 0.0 AS score
+                    FROM ({members.replace("movie_id", "movie_id AS id")}) m
+                    WHERE NOT EXISTS (SELECT 1 FROM temp.boost b WHERE b.boost_set = ? AND b.id = m.id)
+                    ORDER BY m.id LIMIT ?
+                )
+            )
+            ORDER BY score DESC, id ASC LIMIT ? OFFSET ?
+        """
+        params = [weight, boost, *genre_params, *([depth] if best else []), *genre_params, boost, depth]
+        return sql, params
+
+    def _hits(
+        self, db: sqlite3.Connection, query: _Query, ranked: list[tuple[int, float, float]]
+    ) -> list[SearchHit]:
+        """The page's documents and per-label scores, read for the page's ids only."""
+        if not ranked:
+            return []
+        ids = [movie_id for movie_id, _, _ in ranked]
+        marks = ", ".join("?" for _ in ids)
+        docs = dict(db.execute(f"SELECT id, doc FROM movies WHERE id IN ({marks})", ids).fetchall())
+        stored: dict[int, dict[str, float]] = {}
+        if query.boosted:
+            labels = ", ".join("?" for _ in query.labels)
+            rows = db.execute(
+                "SELECT movie_id, label, score FROM trend_scores"
+                f" WHERE model_version = ? AND label IN ({labels}) AND movie_id IN ({marks})",
+                [query.model_version, *query.labels, *ids],
+            ).fetchall()
+            for movie_id, label, score in rows:
+                stored.setdefault(movie_id, {})[label] = score
+        hits = []
+        for movie_id, text_score, score in ranked:
+            movie = Movie.model_validate_json(docs[movie_id])
+            scores = stored.get(movie_id, {})
+            hits.append(
+                SearchHit(
+                    id=movie_id,
+                    title=movie.title,
+                    text_score=float(text_score),
+                    trend_scores={label: float(scores.get(label, 0.0)) for label in query.labels},
+                    score=float(score),
+                    release_year=movie.release_year,
+                    genres=movie.genres,
+                    overview=movie.overview,
+                )
+            )
+        return hits
+
+
+@dataclass(frozen=True)
+class _Query:
+    match: str  # the FTS5 query ("" for no text)
+    genre: str | None
+    labels: tuple[str, ...]
+    model_version: str
+    weight: float
+
+    @property
+    def boosted(self) -> bool:
+        return bool(self.labels) and bool(self.model_version)
 
 
 class _Transaction:
