@@ -17,6 +17,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "trends": ("trends", "flink"),
     "classify": ("classify",),
     "engines": ("engines",),
+    "search": ("search",),
 }
 RESULTS = Path("bench-results.json")
 

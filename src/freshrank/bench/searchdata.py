@@ -17,7 +17,7 @@ import numpy as np
 
 from freshrank.catalog.models import Movie
 from freshrank.classify.lexical import Bm25Index
-from freshrank.search.refresh import Calibration
+from freshrank.loop.scores import Calibration
 
 TREND_LABELS = (
     "christmas",
