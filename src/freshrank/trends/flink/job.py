@@ -9,9 +9,11 @@ embedded engine's ``finish()`` does. An unbounded run (a live Kafka topic) write
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 from pyflink.datastream import StreamExecutionEnvironment
@@ -43,6 +45,7 @@ def table_environment(spec: FlinkJobSpec) -> StreamTableEnvironment:
     config.set("pipeline.object-reuse", "true")
     if spec.parallelism == 1:  # local-global aggregation only adds work when nothing is shuffled
         config.set("table.optimizer.agg-phase-strategy", "ONE_PHASE")
+    configure_checkpoints(config, spec)
     if spec.jars:
         config.set("pipeline.jars", ";".join(Path(jar).resolve().as_uri() for jar in spec.jars))
     env.create_temporary_system_function(
@@ -53,6 +56,18 @@ def table_environment(spec: FlinkJobSpec) -> StreamTableEnvironment:
         udtf(PostTags(spec.trends.block_list), result_types=[DataTypes.STRING(), DataTypes.STRING()]),
     )
     return env
+
+
+def configure_checkpoints(config: Any, spec: FlinkJobSpec) -> None:
+    """Exactly-once checkpoints of the windows' state and the Kafka offsets, and where to resume from."""
+    if spec.checkpoint_interval_s:
+        config.set("execution.checkpointing.interval", f"{spec.checkpoint_interval_s}s")
+        config.set("execution.checkpointing.mode", "EXACTLY_ONCE")
+        config.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    if spec.checkpoint_dir:
+        config.set("execution.checkpointing.dir", spec.checkpoint_dir)
+    if spec.restore_from:
+        config.set("execution.state-recovery.path", spec.restore_from)
 
 
 def source_ddl(spec: FlinkJobSpec) -> str:
@@ -95,6 +110,42 @@ def _top_row(row: tuple[object, ...]) -> TopRow:
     )
 
 
+def _jvm_pid() -> int | None:
+    """The JVM this process started (PyFlink's gateway), found in /proc (Linux); None elsewhere."""
+    try:
+        children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+        return next((int(pid) for pid in children if "java" in Path(f"/proc/{pid}/comm").read_text()), None)
+    except OSError:
+        return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, its live descendants and its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    total = ticks / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                total += _cpu_seconds(int(child))
+            except OSError:
+                continue
+    return total
+
+
+def jvm_usage() -> tuple[float | None, float | None]:
+    """Peak RSS (MB) and CPU seconds (with the Python UDF workers it runs) of the job's JVM."""
+    pid = _jvm_pid()
+    if pid is None:
+        return None, None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+        return round(int(kb) / 1024, 1), round(_cpu_seconds(pid), 2)
+    except (OSError, StopIteration, ValueError):
+        return None, None
+
+
 def run(spec: FlinkJobSpec) -> FlinkJobResult:
     """Run the job to the end of its input (an unbounded topic: until interrupted)."""
     started = time.monotonic()
@@ -127,6 +178,7 @@ def run(spec: FlinkJobSpec) -> FlinkJobResult:
         store.replace(trends)
         snapshots += 1
         store.close()
+    peak_mb, cpu_s = jvm_usage()
     return FlinkJobResult(
         trends=FlinkJobResult.encode_trends(trends),
         window_end_ms=collector.final_end_ms,
@@ -134,6 +186,8 @@ def run(spec: FlinkJobSpec) -> FlinkJobResult:
         windows=collector.windows,
         snapshots=snapshots,
         seconds=round(time.monotonic() - started, 3),
+        jvm_peak_mb=peak_mb,
+        jvm_cpu_s=cpu_s,
     )
 
 

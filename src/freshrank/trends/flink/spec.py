@@ -29,7 +29,10 @@ class FlinkJobSpec(BaseModel):
     trends: TrendSettings = Field(default_factory=TrendSettings)
     store_url: str | None = None  # None: only report the trends, write no store
     ttl_seconds: int = 3600
-    parallelism: int = 1
+    parallelism: int = Field(default=1, ge=1)
+    checkpoint_interval_s: int | None = Field(default=None, ge=1)  # None: no checkpoints
+    checkpoint_dir: str | None = None  # URI, e.g. file:///flink-data/checkpoints (kept on cancellation)
+    restore_from: str | None = None  # a checkpoint (or savepoint) path to resume from
     jars: list[str] = Field(default_factory=list)
     result_path: str
 
@@ -43,6 +46,8 @@ class FlinkJobResult(BaseModel):
     windows: int  # windows emitted (hop windows with at least one qualifying tag)
     snapshots: int  # snapshots written to the store
     seconds: float  # wall-clock time of the job, start-up included
+    jvm_peak_mb: float | None = None  # peak resident memory of the mini-cluster's JVM (Linux /proc)
+    jvm_cpu_s: float | None = None  # CPU time of that JVM and the Python UDF workers it started
 
     def to_trends(self) -> list[Trend]:
         return [decode(raw) for raw in self.trends]
