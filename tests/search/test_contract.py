@@ -277,6 +277,28 @@ def test_engine_publishes_a_label_only_after_all_its_scores_are_written(
     ]
 
 
+@pytest.mark.parametrize("backend", ENGINES, indirect=True)
+def test_engine_stores_only_scores_above_zero(backend: SearchBackend, small_movies: list[Movie]) -> None:
+    assert isinstance(backend, OpenSearchBackend | ElasticsearchBackend)
+    backend.index(small_movies)
+    backend.put_scores(VERSION, "sparse", {1: 0.0, 2: 0.5, 3: -0.2})
+    backend.put_scores(VERSION, "all zero", {1: 0.0, 2: 0.0})
+
+    def trend(movie_id: int) -> dict[str, float]:
+        source = backend.client.get(index=backend.index_name, id=str(movie_id))["_source"]
+        return dict(source.get("trend") or {})
+
+    assert trend(1) == {} and trend(3) == {}  # zeros and negatives are not written
+    assert list(trend(2).values()) == [0.5]
+    assert backend.scored_labels(VERSION) == {"sparse", "all zero"}
+    page = backend.search(SearchRequest(labels=("sparse", "all zero"), model_version=VERSION, limit=3))
+    assert [(hit.id, hit.trend_scores) for hit in page.hits] == [
+        (2, {"sparse": 0.5, "all zero": 0.0}),
+        (1, {"sparse": 0.0, "all zero": 0.0}),
+        (3, {"sparse": 0.0, "all zero": 0.0}),
+    ]
+
+
 def test_opensearch_url_is_validated() -> None:
     with pytest.raises(OpenSearchError):
         OpenSearchBackend("http://127.0.0.1:9200")
