@@ -10,8 +10,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from freshrank.config import ServeSettings
+from freshrank.config import ServeSettings, Settings
 from freshrank.serve.docs import CDN, script_hashes
+from freshrank.serve.security import public_message
 
 
 def test_the_token_is_stripped_and_a_blank_one_refused() -> None:
@@ -65,3 +66,14 @@ def test_api_docs_carry_a_policy_that_lets_swagger_ui_run(live_server: tuple[str
     for src in re.findall(r'<script src="([^"]+)"', page.text):
         assert src.startswith(CDN) and CDN in directives["script-src"]
     assert httpx.get(f"{url}/api/openapi.json").json()["info"]["title"] == "freshrank"
+
+
+def test_errors_show_no_server_path(live_server: tuple[str, Path], workbench_settings: Settings) -> None:
+    url, _ = live_server
+    answer = httpx.get(f"{url}/api/compare", params={"mode": "models", "candidate": "made-up-version"})
+    assert 400 <= answer.status_code < 500
+    detail = answer.json()["detail"]
+    assert "made-up-version" in detail
+    assert str(workbench_settings.state_dir) not in detail and "/state" not in detail
+    assert public_message("no card in /srv/app/state/models/v1 (known: a)") == "no card in …/v1 (known: a)"
+    assert public_message("at http://127.0.0.1:8080/v2/models") == "at http://127.0.0.1:8080/v2/models"

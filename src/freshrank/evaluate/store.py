@@ -34,6 +34,7 @@ from freshrank.evaluate.base import (
 log = logging.getLogger(__name__)
 MIN_GRADE, MAX_GRADE = 0, 3  # as the API and the shared files: 0 not relevant .. 3 perfect
 MAX_DOC_ID = 2**63 - 1  # BIGINT
+SERVER_TIMEOUT_S = 10  # reads and writes on MariaDB / statements on PostgreSQL
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -386,9 +387,12 @@ def _engine(url: str) -> Engine:
     elif backend in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        kwargs.update(pool_pre_ping=True, pool_recycle=3600, connect_args={"connect_timeout": 5})
+        # A hung server costs seconds, not the default of waiting forever on a read.
+        timeouts = {"connect_timeout": 5, "read_timeout": SERVER_TIMEOUT_S, "write_timeout": SERVER_TIMEOUT_S}
+        kwargs.update(pool_pre_ping=True, pool_recycle=3600, connect_args=timeouts)
     elif backend == "postgresql":
-        kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        statement_timeout = f"-c statement_timeout={SERVER_TIMEOUT_S * 1000}"
+        kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 5, "options": statement_timeout})
     return sa.create_engine(parsed, **kwargs)
 
 

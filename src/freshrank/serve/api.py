@@ -23,13 +23,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from freshrank.config import Settings
 from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
 from freshrank.serve.docs import docs_router
 from freshrank.serve.limits import RequestLimits
 from freshrank.serve.routes import WEB_DIR, ops_routes, read_routes, write_routes
-from freshrank.serve.security import token_guard, validation_message
+from freshrank.serve.security import public_message, token_guard, validation_message
 from freshrank.serve.snapshots import SnapshotNotFound
 from freshrank.serve.workbench import Unavailable, Workbench
 from freshrank.train.lifecycle import LifecycleError
@@ -78,21 +79,26 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Unavailable)
     async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return JSONResponse({"detail": public_message(str(exc))}, status_code=503)
 
     @app.exception_handler(SnapshotNotFound)
     async def missing_snapshot(request: Request, exc: SnapshotNotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return JSONResponse({"detail": public_message(str(exc))}, status_code=404)
 
     @app.exception_handler(RegistryError)
     @app.exception_handler(LifecycleError)
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         status = 404 if str(exc).startswith("no model version") else 409
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": public_message(str(exc))}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = public_message(exc.detail) if isinstance(exc.detail, str) else exc.detail
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": public_message(str(exc))}, status_code=422)
 
 
 def create_app(settings: Settings, *, warm_up: bool = False) -> FastAPI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from typing import Annotated
@@ -62,3 +63,11 @@ def validation_message(exc: RequestValidationError) -> str:
     more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""
     text = " ".join(("; ".join(parts[:3]) + more).split())  # one line, bounded
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/]+/)+([^\s'\",;)]*)")
+
+
+def public_message(text: str) -> str:
+    """An error message for clients: absolute server paths cut to their last part (``…/name``)."""
+    return _SERVER_PATH.sub(lambda m: f"…/{m.group(1)}", text)
