@@ -128,3 +128,13 @@ def test_posts_without_a_time_replay_at_arrival_time_only_when_asked(tmp_path: P
     assert arrival.exit_code == 0, arrival.output
     assert "30 posts" in arrival.stderr
     assert [t["hashtag"] for t in json.loads(arrival.stdout)] == ["#now"]
+
+
+def test_stream_from_stdin_with_nothing_valid_keeps_the_stored_trends(tmp_path: Path, env: None) -> None:
+    runner = CliRunner()
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(good_lines()) + "\n")
+    stored = json.loads(runner.invoke(app, ["trends", "replay", "-i", str(good), "--json"]).stdout)
+    result = runner.invoke(app, ["trends", "stream", "--source", "stdin"], input="garbage\n{}\n")
+    assert result.exit_code == EXIT_NO_DATA and "left as they were" in result.stderr
+    assert json.loads(runner.invoke(app, ["trends", "top", "--json"]).stdout) == stored

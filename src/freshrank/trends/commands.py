@@ -236,9 +236,17 @@ def stream(
                 err.print(f"[red]{exc}[/]")
                 raise typer.Exit(_exit_codes()[1]) from exc
         trends = engine.top(n)
-        store.replace(trends)
+        counted = engine.stats.posts - engine.stats.late
+        if counted > 0:
+            store.replace(trends)
         store.close()
     err.print(f"{engine.stats.posts:,} posts, {engine.stats.late:,} late; window ends {engine.tick}")
+    if counted <= 0:
+        err.print("[yellow]no valid post: the stored trends are left as they were[/]")
+        if source == "stdin":
+            from freshrank.exitcodes import EXIT_NO_DATA
+
+            raise typer.Exit(EXIT_NO_DATA)
     if as_json:
         _print_trends(trends, True)
 
