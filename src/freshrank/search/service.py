@@ -48,11 +48,6 @@ class VersionedScores(Protocol):
     def model_versions(self) -> list[str]: ...
 
 
-def hashtag_label(hashtag: str) -> str:
-    """The classifier text of a hashtag (``#SharkWeek`` → ``shark week``)."""
-    return hashtag_to_label(hashtag)
-
-
 class SearchService:
     """Search and health over one backend and one trend store; reads only."""
 
@@ -117,7 +112,7 @@ class SearchService:
         """Distinct non-empty labels of ``hashtags`` in order; empty ones are reported and dropped."""
         labels: list[str] = []
         for hashtag in hashtags:
-            label = hashtag_label(hashtag)
+            label = hashtag_to_label(hashtag)
             if not label:
                 warnings.append(f"hashtag {shorten(hashtag)!r} has no words to classify; ignored")
             elif label not in labels:

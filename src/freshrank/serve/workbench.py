@@ -19,10 +19,11 @@ from freshrank.config import Settings
 from freshrank.evaluate.base import JudgmentStore
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
 from freshrank.evaluate.store import open_judgment_store
+from freshrank.labels import hashtag_to_label
 from freshrank.loop.adhoc import AdhocCache, RateLimited
 from freshrank.loop.service import ScoringLoop
 from freshrank.search.base import SearchHit, SearchPage
-from freshrank.search.service import AdhocScores, SearchService, hashtag_label
+from freshrank.search.service import AdhocScores, SearchService
 from freshrank.serve.schemas import (
     CompareOut,
     CompareParams,
@@ -256,7 +257,7 @@ def _label_map(wb: Workbench, picked: Sequence[str]) -> dict[str, str]:
         labels = {t.label: t.hashtag for t in wb.trends.top(None)}
     except Exception:  # the trend store is down: labels show as they are
         labels = {}
-    return {**labels, **{hashtag_label(h): h for h in picked}}
+    return {**labels, **{hashtag_to_label(h): h for h in picked}}
 
 
 def query_qrels(wb: Workbench, key: str, genre: str) -> dict[int, int]:
