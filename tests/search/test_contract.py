@@ -323,3 +323,10 @@ def test_elasticsearch_wrong_password_is_a_clear_error() -> None:
     with pytest.raises(ElasticsearchError, match="refused the credentials"):
         engine.count()
     engine.close()
+
+
+def test_elasticsearch_down_is_a_clear_error() -> None:
+    engine = ElasticsearchBackend("elasticsearch://elastic:x@127.0.0.1:9/freshrank-test-down", timeout=2)
+    with pytest.raises(ElasticsearchError, match="unavailable"):
+        engine.search(SearchRequest(text="christmas"))
+    engine.close()
