@@ -46,6 +46,10 @@ def table_environment(spec: FlinkJobSpec) -> StreamTableEnvironment:
     if spec.parallelism == 1:  # local-global aggregation only adds work when nothing is shuffled
         config.set("table.optimizer.agg-phase-strategy", "ONE_PHASE")
     configure_checkpoints(config, spec)
+    if spec.kafka is not None and not spec.bounded:
+        # A live topic with fewer partitions than source subtasks: an idle subtask must not hold the
+        # watermark (and every window) back forever.
+        config.set("table.exec.source.idle-timeout", "5 s")
     if spec.jars:
         config.set("pipeline.jars", ";".join(Path(jar).resolve().as_uri() for jar in spec.jars))
     env.create_temporary_system_function(
