@@ -9,7 +9,9 @@ movies are candidates, how the boost adds up, ties by id, paging and the exact `
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ import pytest
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.catalog.loader import load_catalog
 from freshrank.search.base import SearchBackend, SearchRequest
+from freshrank.search.opensearch import OpenSearchBackend, label_key
+from freshrank.search.sqlite import SqliteBackend
 from tests.conftest import SHARED_DATA
 from tests.search.test_contract import BACKENDS, close_test_backend, open_test_backend
 
@@ -125,3 +129,24 @@ def test_boosted_rankings_equal_the_reference(catalogue: Catalogue, text: str, g
             assert hit.trend_scores == pytest.approx(stored, rel=1e-12, abs=1e-12), case
         for before, after in itertools.pairwise(page.hits):
             assert before.score > after.score or (before.score == after.score and before.id < after.id), case
+
+
+def test_only_positive_scores_are_stored(catalogue: Catalogue) -> None:
+    backend = catalogue.backend
+    for label in (TREND_LABELS[0], TREND_LABELS[-1], ZERO_LABEL):
+        positive = int((catalogue.calibrated[label] > 0).sum())
+        assert stored_rows(backend, label) == positive
+    assert 0 < stored_rows(backend, TREND_LABELS[0]) < len(catalogue.scores.ids) / 10
+
+
+def stored_rows(backend: SearchBackend, label: str) -> int:
+    """How many movies hold a stored score for ``label`` (read from the backend's own storage)."""
+    if isinstance(backend, SqliteBackend):
+        with closing(sqlite3.connect(backend.path)) as db:
+            query = "SELECT COUNT(*) FROM trend_scores WHERE model_version = ? AND label = ?"
+            return int(db.execute(query, (VERSION, label)).fetchone()[0])
+    if isinstance(backend, OpenSearchBackend):
+        entry = backend.client.get(index=backend.registry_name, id=label_key(VERSION, label))["_source"]
+        query = {"query": {"rank_feature": {"field": f"trend.{entry['feature']}"}}}
+        return int(backend.client.count(index=backend.index_name, body=query)["count"])
+    pytest.skip(f"{type(backend).__name__} keeps its own storage layout")
