@@ -2,10 +2,10 @@
 
 On the shared catalogue (``movies.jsonl.gz``), each engine gets a fresh index and is timed on: indexing the
 whole catalogue, writing one label's scores, and searches with 20 trending labels (p50/p99 over
-``FRESHRANK_BENCH_ENGINE_QUERIES`` queries, default 300, each a title word plus the 20 labels). Scores are
-generated (seeded): about 30 % of the movies get a calibrated score > 0 per label, the rest 0, as a
-calibrated classifier's output is mostly zero. It also reports how often the engines return the same top 10
-as OpenSearch for the same queries. Servers: the URLs the tests use (scripts/services.sh writes them).
+``FRESHRANK_BENCH_ENGINE_QUERIES`` queries, default 300, each a title word plus the 20 labels). The scores
+are ``bench/searchdata.py``'s, calibrated like production (a few % of the movies > 0 per label), the labels
+its 20 trend labels. It also reports how often the engines return the same top 10 as OpenSearch for the same
+queries. Servers: the URLs the tests use (scripts/services.sh writes them).
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.catalog.loader import load_catalog
 from freshrank.catalog.models import Movie
 from freshrank.config import Settings
 from freshrank.console import err
 from freshrank.search.base import SearchBackend, SearchRequest
 
-LABELS = 20
 VERSION = "bench-engines"
-NONZERO = 0.3
 
 
 def _engines(tmp: Path) -> dict[str, Callable[[], SearchBackend]]:
@@ -46,27 +45,25 @@ def _engines(tmp: Path) -> dict[str, Callable[[], SearchBackend]]:
     }
 
 
-def _scores(movies: list[Movie], seed: int) -> dict[int, float]:
-    rng = random.Random(seed)
-    return {m.id: (round(rng.random(), 4) if rng.random() < NONZERO else 0.0) for m in movies}
-
-
 def _queries(movies: list[Movie], count: int) -> list[str]:
     rng = random.Random(7)
     words = [w for m in movies for w in m.title.split() if len(w) > 3 and w.isalpha()]
     return [rng.choice(words) for _ in range(count)]
 
 
-def _measure(engine: SearchBackend, movies: list[Movie], queries: list[str]) -> dict[str, Any]:
+def _measure(
+    engine: SearchBackend, movies: list[Movie], scores: TrendScores, queries: list[str]
+) -> dict[str, Any]:
     start = time.perf_counter()
     engine.index(movies)
     index_s = time.perf_counter() - start
     writes = []
-    for n in range(LABELS):
+    for label in TREND_LABELS:
+        values = scores.scores(label)
         start = time.perf_counter()
-        engine.put_scores(VERSION, f"trend-{n}", _scores(movies, n))
+        engine.put_scores(VERSION, label, values)
         writes.append(time.perf_counter() - start)
-    labels = tuple(f"trend-{n}" for n in range(LABELS))
+    labels = tuple(TREND_LABELS)
     latencies, tops = [], []
     for text in queries:
         start = time.perf_counter()
@@ -78,6 +75,7 @@ def _measure(engine: SearchBackend, movies: list[Movie], queries: list[str]) -> 
         "index_s": round(index_s, 2),
         "label_write_s": round(writes[0], 3),
         "label_write_median_s": round(statistics.median(writes), 3),
+        "label_write_max_s": round(max(writes), 3),
         "search_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
         "search_p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
         "tops": tops,
@@ -88,13 +86,14 @@ def run() -> dict[str, Any]:
     settings = Settings()
     movies = load_catalog(settings.data_dir / "movies.jsonl.gz").movies
     queries = _queries(movies, int(os.environ.get("FRESHRANK_BENCH_ENGINE_QUERIES", 300)))
+    scores = TrendScores(movies)
     load = os.getloadavg()[0]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="freshrank-bench-engines-") as tmp:
         for name, opener in _engines(Path(tmp)).items():
             engine = opener()
             try:
-                results[name] = _measure(engine, movies, queries)
+                results[name] = _measure(engine, movies, scores, queries)
             finally:
                 if hasattr(engine, "drop"):
                     engine.drop()
