@@ -20,6 +20,7 @@ import pytest
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.catalog.loader import load_catalog
 from freshrank.search.base import SearchBackend, SearchRequest
+from freshrank.search.elasticsearch import ElasticsearchBackend
 from freshrank.search.opensearch import OpenSearchBackend, label_key
 from freshrank.search.sqlite import SqliteBackend
 from tests.conftest import SHARED_DATA
@@ -149,4 +150,8 @@ def stored_rows(backend: SearchBackend, label: str) -> int:
         entry = backend.client.get(index=backend.registry_name, id=label_key(VERSION, label))["_source"]
         query = {"query": {"rank_feature": {"field": f"trend.{entry['feature']}"}}}
         return int(backend.client.count(index=backend.index_name, body=query)["count"])
+    if isinstance(backend, ElasticsearchBackend):
+        entry = backend.client.get(index=backend.registry_name, id=label_key(VERSION, label))["_source"]
+        found = backend.client.count(index=backend.index_name, query={"term": {"trend": entry["feature"]}})
+        return int(found["count"])
     pytest.skip(f"{type(backend).__name__} keeps its own storage layout")
