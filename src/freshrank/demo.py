@@ -236,8 +236,14 @@ def _evaluate(loop: ScoringLoop, settings: Settings, show: bool) -> dict[str, An
 
 
 def _show_evaluation(doc: dict[str, Any]) -> None:
-    table = Table(title=f"evaluation on the shared judgments ({doc['classifier']})", title_justify="left")
-    for column in ("trend | genre", "nDCG@10", "baseline", "P@10", "baseline", "recall@100", "baseline"):
+    """Boosted search vs the BM25 baseline per judged group and on the mean, under the champion's version."""
+    model = doc.get("model_version") or doc["classifier"]
+    table = Table(
+        title=f"evaluation on the shared judgments (champion {model}; baseline: BM25, no boost)",
+        title_justify="left",
+    )
+    columns = ("trend | genre", "nDCG@10", "baseline", "lift", "P@10", "baseline", "recall@100", "baseline")
+    for column in columns:
         table.add_column(column, justify="left" if column.startswith("trend") else "right")
     base = (doc.get("baseline") or {}).get("per_query", {})
     rows = [*doc["per_query"].items(), ("mean", doc["mean"])]
@@ -246,8 +252,18 @@ def _show_evaluation(doc: dict[str, Any]) -> None:
         cells = []
         for metric in ("ndcg@10", "p@10", "recall@100"):
             cells += [f"{figures.get(metric, 0.0):.3f}", f"{other.get(metric, 0.0):.3f}"]
+            if metric == "ndcg@10":
+                cells.append(_lift(figures.get(metric, 0.0), other.get(metric)))
         table.add_row(escape(qid), *cells, style="bold" if qid == "mean" else None)
     out.print(table)
+
+
+def _lift(boosted: float, baseline: float | None) -> str:
+    """Absolute change, and relative when the baseline is not zero."""
+    if baseline is None:
+        return "-"
+    delta = boosted - baseline
+    return f"{delta:+.3f} ({delta / baseline:+.0%})" if baseline > 0 else f"{delta:+.3f}"
 
 
 def register(app: typer.Typer) -> None:

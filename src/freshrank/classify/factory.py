@@ -19,4 +19,4 @@ def load_classifier(settings: Settings, name: str | None = None) -> Classifier:
         return EmbeddingClassifier(cache_dir=settings.cache_dir)
     from freshrank.train.registry import Registry
 
-    return Registry(settings.resolved_registry_dir).load(name, settings=settings)
+    return Registry.from_settings(settings).load(name, settings=settings)

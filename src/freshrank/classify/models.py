@@ -6,6 +6,8 @@ A model directory (written by ``freshrank.train.trainer.train``) holds::
     encoder/               sentence encoder (sentence-transformers layout): first stage and bi-encoder
     head.npz               bi-encoder NLI head on [u, v, |u-v|, u*v] (3 classes: LABELS order)
     cross/                 cross-encoder (AutoModelForSequenceClassification, label2id names entailment)
+    cross-adapter/         or: a LoRA adapter (peft) of that cross-encoder over the base encoder, merged on
+                           first use into a machine-wide cache (the shipped champion is one, ~2 MB)
     metrics.json, loss.csv training figures
 
 Every type scores a label the same way: signals computed from the label text (cosine of the encoder,
@@ -27,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from freshrank.catalog.models import Movie
-from freshrank.classify.encoder import Encoder, TorchEncoder, cached_encode
+from freshrank.classify.encoder import Encoder, TorchEncoder, base_model_path, cached_encode
 from freshrank.classify.labels import label_words
 from freshrank.classify.lexical import Bm25Index
 from freshrank.config import Settings
@@ -35,6 +37,8 @@ from freshrank.config import Settings
 log = logging.getLogger(__name__)
 
 CARD_FILE = "freshrank-model.json"
+ADAPTER_DIR = "cross-adapter"
+_DERIVED = ("onnx/", "checkpoint/", ".")  # not part of a model's identity
 ModelType = Literal["bi-encoder", "cross-encoder", "hybrid"]
 SIGNALS = ("cosine", "nli", "lexical", "prf", "cross")
 
@@ -55,6 +59,14 @@ class ModelCard(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     created: str = ""
+    # Stamped when training ends: the version the classifier reports (no hashing of weights on load) and
+    # the sha256 of each weight file (checked before an adapter is merged).
+    version: str = ""
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelLoadError(ValueError):
+    """A model directory that is missing files or whose weights do not match its card."""
 
 
 def read_card(model_dir: Path) -> ModelCard:
@@ -68,16 +80,107 @@ def write_card(model_dir: Path, card: ModelCard) -> None:
     (Path(model_dir) / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
 
 
+def _weight_files(model_dir: Path) -> list[Path]:
+    skip = (CARD_FILE, "metrics.json", "loss.csv", "model_card.md")
+    return sorted(
+        p
+        for p in Path(model_dir).rglob("*")
+        if p.is_file()
+        and not p.relative_to(model_dir).as_posix().startswith(_DERIVED)
+        and p.relative_to(model_dir).as_posix() not in skip
+    )
+
+
 def model_digest(model_dir: Path) -> str:
     """Content hash of the card and weights (ONNX exports and figures left out: they are derived)."""
     digest = hashlib.sha256()
     for file in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
         rel = file.relative_to(model_dir).as_posix()
-        if rel.startswith(("onnx/", ".")) or rel in ("metrics.json", "loss.csv"):
+        if rel.startswith(_DERIVED) or rel in ("metrics.json", "loss.csv"):
             continue
         digest.update(rel.encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stamp_version(model_dir: Path, card: ModelCard) -> str:
+    """Record the weight files' sha256 and the version id in the card (once, when training ends)."""
+    model_dir = Path(model_dir)
+    card.files = {p.relative_to(model_dir).as_posix(): _sha256(p) for p in _weight_files(model_dir)}
+    recipe = card.model_dump(mode="json", exclude={"version", "files", "metrics", "created"})
+    digest = hashlib.sha256(json.dumps([recipe, card.files], sort_keys=True).encode()).hexdigest()
+    card.version = f"{card.type}-{digest[:12]}"
+    write_card(model_dir, card)
+    return card.version
+
+
+def model_version(model_dir: Path) -> str:
+    """The id a loaded classifier reports: the card's stamped version, else a content hash of the files."""
+    card = read_card(model_dir)
+    return card.version or f"{card.type}-{model_digest(model_dir)}"
+
+
+def verify_files(model_dir: Path, card: ModelCard | None = None) -> None:
+    """Raise ``ModelLoadError`` when a weight file the card lists is missing or differs from its sha256."""
+    model_dir = Path(model_dir)
+    card = card or read_card(model_dir)
+    for rel, sha in card.files.items():
+        path = model_dir / rel
+        if not path.is_file():
+            raise ModelLoadError(f"{model_dir}: weight file {rel} is missing")
+        if _sha256(path) != sha:
+            raise ModelLoadError(f"{model_dir}: weight file {rel} does not match its card (corrupt?)")
+
+
+def merged_cross_dir(model_dir: Path, version: str) -> Path:
+    """The cross-encoder of a LoRA model: adapter merged into its base once, cached machine-wide."""
+    import os
+
+    from freshrank.classify.onnx import export_cache_dir
+
+    target = export_cache_dir() / "merged" / version / "cross"
+    if (target / "config.json").is_file():
+        return target
+    verify_files(model_dir)
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from freshrank.train.data import LABELS
+
+    base = model_dir / "encoder" if (model_dir / "encoder").is_dir() else base_model_path()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(base),
+            num_labels=len(LABELS),
+            id2label=dict(enumerate(LABELS)),
+            label2id={label: i for i, label in enumerate(LABELS)},
+        )
+        merged = PeftModel.from_pretrained(model, str(model_dir / ADAPTER_DIR)).merge_and_unload()
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ModelLoadError(f"{model_dir}: cannot load the cross-encoder adapter: {exc}") from exc
+    tmp = target.parent / f"tmp-{os.getpid()}"
+    merged.save_pretrained(str(tmp))
+    AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(tmp))
+    os.replace(tmp, target)
+    return target
+
+
+def cross_dir(model_dir: Path) -> Path | None:
+    """The model's cross-encoder directory (merging a LoRA adapter first), or None when it has none."""
+    model_dir = Path(model_dir)
+    if (model_dir / "cross").is_dir():
+        return model_dir / "cross"
+    if (model_dir / ADAPTER_DIR).is_dir():
+        return merged_cross_dir(model_dir, model_version(model_dir))
+    return None
 
 
 def _standardise(values: np.ndarray, stats: tuple[float, float] | None = None) -> np.ndarray:
@@ -131,7 +234,7 @@ class NliClassifier:
         self.card = read_card(self.model_dir)
         self.name = name or self.model_dir.name
         self.onnx = onnx
-        self._version = f"{self.card.type}-{model_digest(self.model_dir)}"
+        self._version = self.card.version or f"{self.card.type}-{model_digest(self.model_dir)}"
         self._encoder: Encoder | None = None
         self._cross: Any = None
         self.head = (
@@ -149,7 +252,12 @@ class NliClassifier:
     def encoder(self) -> Encoder:
         if self._encoder is None:
             path = self.model_dir / "encoder"
-            if self.onnx:
+            if not path.is_dir():  # a LoRA cross-encoder's model: the first stage is the base encoder
+                from freshrank.classify.onnx import OnnxEncoder
+
+                # fp32, as the embedding baseline: the same export and cached catalogue vectors.
+                self._encoder = OnnxEncoder(None, self.settings.cache_dir, quantize=False)
+            elif self.onnx:
                 from freshrank.classify.onnx import OnnxEncoder
 
                 self._encoder = OnnxEncoder(path, self.settings.cache_dir)
@@ -159,16 +267,18 @@ class NliClassifier:
 
     @property
     def cross(self) -> Any:
-        if self._cross is None and (self.model_dir / "cross").is_dir():
+        if self._cross is None:
+            folder = cross_dir(self.model_dir)
+            if folder is None:
+                return None
             from freshrank.classify.cross import TorchPairClassifier
             from freshrank.classify.onnx import OnnxPairClassifier
 
             if self.onnx:
                 # fp32: int8 kept dev accuracy (-0.4 points) but cut shortlist nDCG@10 from 0.69 to 0.57.
-                cross_dir = self.model_dir / "cross"
-                self._cross = OnnxPairClassifier(cross_dir, self.settings.cache_dir, quantize=False)
+                self._cross = OnnxPairClassifier(folder, self.settings.cache_dir, quantize=False)
             else:
-                self._cross = TorchPairClassifier(self.model_dir / "cross", self.settings.cache_dir)
+                self._cross = TorchPairClassifier(folder, self.settings.cache_dir)
         return self._cross
 
     @property
@@ -352,12 +462,13 @@ def dev_accuracy(
 
 
 def _pair_logits(model_dir: Path, pairs: list[tuple[str, str]], settings: Settings, onnx: bool) -> np.ndarray:
-    if (model_dir / "cross").is_dir():
+    folder = cross_dir(model_dir)
+    if folder is not None:
         from freshrank.classify.cross import TorchPairClassifier
         from freshrank.classify.onnx import OnnxPairClassifier
 
         cls = OnnxPairClassifier if onnx else TorchPairClassifier
-        return np.asarray(cls(model_dir / "cross", settings.cache_dir).logits(pairs))
+        return np.asarray(cls(folder, settings.cache_dir).logits(pairs))
     if not (model_dir / "head.npz").exists():
         raise ValueError(f"{model_dir} has neither a cross-encoder nor an NLI head")
     encoder: Encoder
@@ -382,10 +493,12 @@ def export_onnx(model_dir: Path, quantize: bool = True, nli_path: Path | str | N
     model_dir = Path(model_dir)
     files: list[str] = []
     kind = "int8" if quantize else "fp32"
+    (model_dir / "onnx").mkdir(parents=True, exist_ok=True)
     for sub, head in (("encoder", "hidden"), ("cross", "logits")):
-        if (model_dir / sub).is_dir():
+        source = cross_dir(model_dir) if sub == "cross" else model_dir / sub  # a LoRA adapter: merged
+        if source is not None and source.is_dir():
             target = model_dir / "onnx" / f"{sub}.{kind}.onnx"
-            export_onnx_file(model_dir / sub, target, head=head, quantize=quantize)
+            export_onnx_file(source, target, head=head, quantize=quantize)
             files.append(str(target.relative_to(model_dir)))
     result: dict[str, Any] = {"files": files, "quantized": quantize}
     torch_acc = dev_accuracy(model_dir, nli_path, onnx=False)

@@ -338,6 +338,35 @@ def export_command(
         )
 
 
+@models_app.command("ship")
+def ship_command(
+    model_dir: Path = typer.Argument(..., help="A trained LoRA adapter model (models/candidate)."),
+    metrics_file: Path = typer.Option(
+        Path("metrics.json"), "--metrics", help="Its gate metrics (the evaluate stage's output)."
+    ),
+    data_file: Path = typer.Option(
+        None, "--data", help="The training pairs (their sha256 goes in the card)."
+    ),
+    out_dir: Path = typer.Option(
+        Path("src/freshrank/classify/champion"),
+        "--out",
+        help="The package data folder of the shipped champion.",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """DVC stage 'ship': make the model the champion that every install gets (package data, <= 4 MiB)."""
+    from freshrank.train.ship import ship_model
+
+    result = _run(lambda: ship_model(model_dir, out_dir, metrics_file, data_file))
+    if as_json:
+        print_json(result)
+    else:
+        out.print(
+            f"shipped [bold]{result['version']}[/] to {escape(result['out'])} "
+            f"({result['bytes'] / 2**20:.2f} MiB, nDCG@10 {result['ndcg_at_10']:.4f})"
+        )
+
+
 def _print_promotion(result: Any) -> None:
     verdict = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
     out.print(f"{verdict}: {result.candidate} (champion before: {result.champion_before})")

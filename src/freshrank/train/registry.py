@@ -5,13 +5,17 @@ Layout under ``settings.resolved_registry_dir``::
     <version>/model/          the model files (what ``load_model_dir`` reads); version = their content hash
     <version>/card.json       machine-readable model card
     <version>/model_card.md   the same card for people
-    embedding/card.json       the implicit initial champion (the embedding classifier): its metrics only
+    embedding/card.json       the embedding classifier (fallback champion): its metrics only
     champion.json             {"champion": version, "history": [{version, at, reason}, ...]}
+
+The shipped champion (``freshrank.classify.shipped``, package data) is a version of every registry without
+being copied into it: the initial champion of a fresh registry, rolled back to like any other.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,7 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from freshrank.classify.base import Classifier
+    from freshrank.classify.shipped import ShippedModel
     from freshrank.config import Settings
+
+log = logging.getLogger(__name__)
 
 EMBEDDING = "embedding"
 CHAMPION = "champion"
@@ -132,14 +139,31 @@ class ChampionEntry:
 
 
 def model_version(model_dir: Path) -> str:
-    """``<type>-<content hash>``: the same id the loaded classifier reports, so cached scores line up."""
-    from freshrank.classify.models import model_digest, read_card
+    """The card's stamped version (else ``<type>-<content hash>``): the id the loaded classifier reports."""
+    from freshrank.classify.models import model_version as classifier_version
 
     try:
-        model_type = read_card(model_dir).type
+        return classifier_version(model_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise RegistryError(f"{model_dir} is not a freshrank model directory: {exc}") from exc
-    return f"{model_type}-{model_digest(model_dir)}"
+
+
+def shipped_card(shipped: ShippedModel) -> ModelCard:
+    """The registry card of the packaged champion, from the metrics its own card records."""
+    card = shipped.card
+    metrics = card.metrics
+    return ModelCard(
+        version=shipped.version,
+        model_type=card.type,
+        base_model=card.base_model,
+        data=str(metrics.get("data", "")),
+        data_hash=str(metrics.get("data_hash", "")),
+        params=dict(card.params),
+        metrics=ModelMetrics.from_dict(metrics),
+        created=card.created,
+        parent="",
+        notes=f"Shipped with freshrank (package data: {shipped.model_dir}).",
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -163,22 +187,35 @@ def _write_atomic(path: Path, text: str) -> None:
 class Registry:
     """Versioned models on disk; ``champion`` names the one that ``refresh`` and the server use."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shipped: ShippedModel | None = None) -> None:
         self.root = Path(root)
+        self.shipped = shipped
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
-        return cls(settings.resolved_registry_dir)
+        """The registry of the settings' state dir, with the packaged champion (when usable)."""
+        from freshrank.classify.shipped import shipped_champion
+
+        classifier = settings.classifier
+        shipped = shipped_champion(classifier.shipped_model) if classifier.shipped else None
+        return cls(settings.resolved_registry_dir, shipped)
+
+    def is_shipped(self, version: str) -> bool:
+        return self.shipped is not None and version == self.shipped.version
 
     # Versions ------------------------------------------------------------------------------------
 
     def versions(self) -> list[str]:
         """Registered model versions, oldest first (the embedding baseline is not one of them)."""
-        if not self.root.is_dir():
-            return []
-        found = [
-            p.name for p in self.root.iterdir() if (p / CARD_FILE).is_file() and (p / MODEL_SUBDIR).is_dir()
-        ]
+        found = []
+        if self.root.is_dir():
+            found = [
+                p.name
+                for p in self.root.iterdir()
+                if (p / CARD_FILE).is_file() and (p / MODEL_SUBDIR).is_dir()
+            ]
+        if self.shipped is not None and self.shipped.version not in found:
+            found.append(self.shipped.version)
         return sorted(found, key=lambda v: (self.card(v).created, v))
 
     def resolve(self, name: str) -> str:
@@ -199,10 +236,16 @@ class Registry:
         raise RegistryError(f"no model version {name!r} in {self.root} (known: {known})")
 
     def model_dir(self, version: str) -> Path:
-        return self.root / self.resolve(version) / MODEL_SUBDIR
+        version = self.resolve(version)
+        folder = self.root / version / MODEL_SUBDIR
+        if self.shipped is not None and self.is_shipped(version) and not folder.is_dir():
+            return self.shipped.model_dir
+        return folder
 
     def card(self, version: str) -> ModelCard:
         path = self.root / version / CARD_FILE
+        if not path.is_file() and self.shipped is not None and self.is_shipped(version):
+            return shipped_card(self.shipped)  # re-measured metrics, once written, are read from the file
         if not path.is_file():
             raise RegistryError(f"no model card for {version!r} in {self.root}")
         return ModelCard.from_dict(json.loads(path.read_text(encoding="utf-8")))
@@ -260,8 +303,8 @@ class Registry:
 
     def remove(self, version: str) -> None:
         version = self.resolve(version)
-        if version == EMBEDDING:
-            raise RegistryError("the embedding baseline cannot be removed")
+        if version == EMBEDDING or self.is_shipped(version):
+            raise RegistryError(f"{version} cannot be removed (built in)")
         if version in {entry.version for entry in self.history()}:
             raise RegistryError(f"{version} is or was champion; it stays for rollback")
         shutil.rmtree(self.root / version)
@@ -271,11 +314,11 @@ class Registry:
     def _champion_state(self) -> dict[str, Any]:
         path = self.root / CHAMPION_FILE
         if not path.is_file():
-            return {"champion": EMBEDDING, "history": []}
+            return {"champion": self.shipped.version if self.shipped else EMBEDDING, "history": []}
         return dict(json.loads(path.read_text(encoding="utf-8")))
 
     def champion(self) -> str:
-        """The promoted version; the embedding classifier until something is promoted."""
+        """The promoted version; until something is promoted, the shipped champion (else the embedding)."""
         return str(self._champion_state()["champion"])
 
     def history(self) -> list[ChampionEntry]:
@@ -328,12 +371,22 @@ class Registry:
     # Loading -------------------------------------------------------------------------------------
 
     def load(self, name: str, settings: Settings) -> Classifier:
-        """A ready-to-fit classifier for ``champion``, ``embedding`` or a version (prefix)."""
-        version = self.resolve(name)
+        """A ready-to-fit classifier for ``champion``, ``embedding`` or a version (prefix).
+
+        A champion that is gone (e.g. the shipped model of an earlier install) falls back to the embedding
+        classifier with a warning; the champion pointer is left as it is.
+        """
+        try:
+            version = self.resolve(name)
+        except RegistryError as exc:
+            if name != CHAMPION:
+                raise
+            log.warning("the champion cannot be loaded (%s): using the embedding classifier", exc)
+            version = EMBEDDING
         if version == EMBEDDING:
             from freshrank.classify.embedding import EmbeddingClassifier
 
             return EmbeddingClassifier(cache_dir=settings.cache_dir)
         from freshrank.classify.models import load_model_dir
 
-        return load_model_dir(self.root / version / MODEL_SUBDIR, settings)
+        return load_model_dir(self.model_dir(version), settings)

