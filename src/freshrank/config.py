@@ -58,7 +58,7 @@ class ClassifierSettings(BaseModel):
     batch_size: int = 64
     # The champion packaged with freshrank is a fresh registry's initial champion (false: the embedding
     # classifier is); ``shipped_model`` points elsewhere (None: the one in the freshrank package).
-    shipped: bool = True
+    shipped: bool = False
     shipped_model: Path | None = None
 
 

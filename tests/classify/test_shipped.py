@@ -1,87 +1,56 @@
-"""The champion shipped as package data: it loads offline, it is the initial champion of a fresh registry,
-the gate and rollback start from it, and a missing or corrupt copy falls back to the embedding classifier."""
+"""A champion shipped as package data: the initial champion of a fresh registry when turned on, the gate and
+rollback start from it, and a missing or corrupt copy falls back to the embedding classifier (fast: a
+minimal stamped model directory; its weights are never loaded here)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
 
 from freshrank.classify.embedding import EmbeddingClassifier
 from freshrank.classify.factory import load_classifier
-from freshrank.classify.models import ADAPTER_DIR, NliClassifier, read_card
-from freshrank.classify.shipped import SHIPPED_DIR, shipped_champion
+from freshrank.classify.models import ADAPTER_DIR, ModelCard, stamp_version
 from freshrank.config import Settings
-from freshrank.train.lifecycle import current_metrics, judgments_hash, load_judgments, promote, rollback
+from freshrank.train.lifecycle import judgments_hash, load_judgments, promote, rollback
 from freshrank.train.registry import EMBEDDING, ModelMetrics, Registry, RegistryError
-from tests.conftest import small_movies
 from tests.train.lifecycle_fixtures import tiny_settings
 
 
-def shipped_settings(tmp: Path, model: Path | None = None) -> Settings:
-    """A fresh state dir over the tiny data, with the shipped champion on (``model``: another copy)."""
+def stamped_model(folder: Path, metrics: dict[str, object]) -> str:
+    """A model directory in the shipped form: card with version and file hashes, adapter files."""
+    (folder / ADAPTER_DIR).mkdir(parents=True)
+    (folder / ADAPTER_DIR / "adapter_model.safetensors").write_bytes(b"weights " + folder.name.encode())
+    (folder / ADAPTER_DIR / "adapter_config.json").write_text("{}")
+    return stamp_version(folder, ModelCard(type="hybrid", params={"adapter": "lora"}, metrics=metrics))
+
+
+def shipped_settings(tmp: Path, model: Path) -> Settings:
     settings = tiny_settings(tmp)
     classifier = settings.classifier.model_copy(update={"shipped": True, "shipped_model": model})
     return settings.model_copy(update={"classifier": classifier})
 
 
-def test_the_shipped_artifact_is_small_intact_and_versioned_by_its_card() -> None:
-    shipped = shipped_champion()
-    assert shipped is not None, "src/freshrank/classify/champion is missing or corrupt"
-    card = read_card(SHIPPED_DIR)
-    assert shipped.version == card.version and card.version.startswith("hybrid-")
-    files = [p for p in SHIPPED_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    assert sum(p.stat().st_size for p in files) <= 4 * 2**20  # weights in git: at most 4 MiB in all
-    assert (SHIPPED_DIR / ADAPTER_DIR / "adapter_model.safetensors").is_file()
-    assert not (SHIPPED_DIR / "encoder").exists() and not (SHIPPED_DIR / "cross").exists()
-    # the card says how it was made and how good it was, on which judgments
-    assert card.params["adapter"] == "lora" and card.params["seed"] == 0
-    assert card.metrics["ndcg_at_10"] > 0 and card.metrics["judgments_hash"] and card.metrics["dev_accuracy"]
-
-
-def test_a_fresh_state_dir_ranks_with_the_shipped_champion(tmp_path: Path) -> None:
-    settings = shipped_settings(tmp_path)
-    shipped = shipped_champion()
-    assert shipped is not None
-    registry = Registry.from_settings(settings)
-    assert registry.champion() == shipped.version and shipped.version in registry.versions()
-    assert not settings.resolved_registry_dir.exists()  # nothing is copied or written to resolve it
-
-    classifier = load_classifier(settings)  # classifier.name = champion
-    assert isinstance(classifier, NliClassifier) and classifier.version == shipped.version
-    movies = small_movies()
-    scores = classifier.fit(movies).score(["#christmas", "#dinosaurs"])
-    assert scores.shape == (2, len(movies)) and ((scores >= 0) & (scores <= 1)).all()
-    titles = [m.title for m in movies]
-    assert titles[int(scores[0].argmax())] != titles[int(scores[1].argmax())]
-    story = [
-        "A family celebrates Christmas Eve with Santa Claus.",
-        "Scientists clone dinosaurs on an island.",
-    ]
-    served = classifier.predict(story, ["christmas", "dinosaurs"])
-    assert served[0, 0] > served[1, 0] and served[1, 1] > served[0, 1]
-
-
 def test_gate_and_rollback_start_from_the_shipped_champion(tmp_path: Path) -> None:
-    settings = shipped_settings(tmp_path)
-    registry = Registry.from_settings(settings)
-    shipped = registry.champion()
+    settings = tiny_settings(tmp_path)
     jhash = judgments_hash(load_judgments(settings))
-    # the tiny judgments are not the ones the card was measured on: the champion is measured again
-    measured = current_metrics(settings, registry, shipped)
-    assert measured.judgments_hash == jhash and measured.ndcg_at_10 is not None
-    accuracy = registry.card(shipped).metrics.dev_accuracy
-    assert accuracy is not None
+    version = stamped_model(
+        tmp_path / "shipped", {"ndcg_at_10": 0.5, "dev_accuracy": 0.8, "judgments_hash": jhash}
+    )
+    settings = shipped_settings(tmp_path, tmp_path / "shipped")
+    registry = Registry.from_settings(settings)
+    assert registry.champion() == version and version in registry.versions()
+    assert registry.card(version).metrics.ndcg_at_10 == 0.5  # from its own card, nothing re-measured
+    assert not settings.resolved_registry_dir.exists()  # nothing copied or written to resolve it
 
     def user_model(name: str, ndcg: float) -> str:
         folder = tmp_path / name
         folder.mkdir()
         (folder / "freshrank-model.json").write_text(json.dumps({"type": "bi-encoder"}))
         (folder / "head.npz").write_bytes(name.encode())
-        metrics = ModelMetrics(ndcg_at_10=ndcg, dev_accuracy=accuracy, judgments_hash=jhash)
+        metrics = ModelMetrics(ndcg_at_10=ndcg, dev_accuracy=0.8, judgments_hash=jhash)
         card = registry.register(
             folder,
             model_type="bi-encoder",
@@ -91,35 +60,32 @@ def test_gate_and_rollback_start_from_the_shipped_champion(tmp_path: Path) -> No
             params={},
             metrics=metrics,
         )
-        assert card.parent == shipped
+        assert card.parent == version
         return card.version
 
-    worse = user_model("worse", measured.ndcg_at_10 - 0.01)
-    assert not promote(settings, worse, rescore=False).promoted and registry.champion() == shipped
-    better = user_model("better", measured.ndcg_at_10 + 0.01)
+    worse = user_model("worse", 0.49)
+    assert not promote(settings, worse, rescore=False).promoted and registry.champion() == version
+    better = user_model("better", 0.51)
     assert promote(settings, better, rescore=False).promoted and registry.champion() == better
-    assert rollback(settings, rescore=False).champion_after == shipped
+    assert rollback(settings, rescore=False).champion_after == version
     with pytest.raises(RegistryError, match="nothing to roll back"):
         rollback(settings, rescore=False)
     with pytest.raises(RegistryError, match="cannot be removed"):
-        registry.remove(shipped)
+        registry.remove(version)
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "bad card"])
 def test_a_missing_or_corrupt_artifact_falls_back_to_embedding(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    copy = tmp_path / "champion"
+    folder = tmp_path / f"shipped-{damage.replace(' ', '-')}"
     if damage != "missing":
-        shutil.copytree(SHIPPED_DIR, copy)
+        stamped_model(folder, {})
     if damage == "corrupt":
-        weights = copy / ADAPTER_DIR / "adapter_model.safetensors"
-        data = bytearray(weights.read_bytes())
-        data[-100] ^= 0xFF
-        weights.write_bytes(bytes(data))
+        (folder / ADAPTER_DIR / "adapter_model.safetensors").write_bytes(b"flipped bits")
     elif damage == "bad card":
-        (copy / "freshrank-model.json").write_text("{not json")
-    settings = shipped_settings(tmp_path, copy)
+        (folder / "freshrank-model.json").write_text("{not json")
+    settings = shipped_settings(tmp_path, folder)
     with caplog.at_level(logging.WARNING):
         registry = Registry.from_settings(settings)
         classifier = load_classifier(settings)

@@ -363,7 +363,7 @@ def ship_command(
     else:
         out.print(
             f"shipped [bold]{result['version']}[/] to {escape(result['out'])} "
-            f"({result['bytes'] / 2**20:.2f} MiB, nDCG@10 {result['ndcg_at_10']:.4f})"
+            f"({result['bytes'] / 2**20:.2f} MiB, nDCG@10 {result['ndcg_at_10']})"
         )
 
 
