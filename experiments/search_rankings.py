@@ -81,7 +81,7 @@ def diff(before_path: str, after_path: str) -> int:
     for kind in before:
         for key, old in before[kind].items():
             new = after.get(kind, {}).get(key)
-            if new is None or new["ids"] != old["ids"] or new["total"] != old["total"]:
+            if new != old:  # ids, total and scores, bit for bit
                 bad += 1
                 print(kind, key, old, new)
         print(f"{kind}: {len(before[kind])} cases compared")

@@ -191,3 +191,83 @@ def test_a_new_label_version_is_seen_by_the_next_search(backend: SqliteBackend) 
     assert _ids(backend, labels=("space",), model_version=V, limit=1) == [3]
     backend.put_scores(V, "space", {7: 0.5})  # replaces: the summed boosts a reader kept are stale
     assert [h.id for h in backend.search(request).hits] == [7]
+
+
+@pytest.fixture(scope="module")
+def catalogue_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full catalogue with 20 labels of calibrated scores, in one SQLite file."""
+    from freshrank.bench.searchdata import TREND_LABELS, TrendScores
+    from freshrank.catalog.loader import load_catalog
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "movies.jsonl.gz"
+    if not path.exists():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set FRESHRANK_DATA_DIR")
+    movies = load_catalog(path).movies
+    db = tmp_path_factory.mktemp("fast-text") / "search.db"
+    backend = SqliteBackend(f"sqlite:///{db}")
+    backend.index(movies)
+    scores = TrendScores(movies)
+    for label in TREND_LABELS:
+        backend.put_scores(V, label, scores.scores(label))
+    backend.close()
+    return db
+
+
+FAST_TEXTS = (
+    "love",
+    "love story",
+    "the dark knight returns",
+    "Love loving loved",  # three phrases, one stem: each counts, as in FTS5
+    "crème brûlée café",  # diacritics folded
+    "foo_bar star_wars",  # one \\w word, two tokens: an FTS5 phrase
+    "a 1 2001 x",
+    "zzqx",
+    "santa " * 3 + "claus",
+)
+
+
+@pytest.mark.parametrize("text_norm", ["max", "none"])
+def test_cached_word_scores_rank_exactly_like_fts5_bm25(catalogue_db: Path, text_norm: str) -> None:
+    """The in-memory text ranker returns the SQL path's ids, text scores, scores and totals, bit for bit."""
+    from freshrank.bench.searchdata import TREND_LABELS
+
+    url = f"sqlite:///{catalogue_db}"
+    fast = SqliteBackend(url, text_norm=text_norm, read_only=True)
+    plain = SqliteBackend(url, text_norm=text_norm, read_only=True, text_cache=False)
+    label_sets = ((), TREND_LABELS[:3], (*TREND_LABELS, "never scored"))
+    for text in FAST_TEXTS:
+        for genre in (None, "Drama", "family", "No Such Genre"):
+            for labels in label_sets:
+                for offset, limit in ((0, 10), (35, 20), (1000, 10), (0, 5000)):
+                    request = SearchRequest(
+                        text=text, genre=genre, labels=labels, model_version=V, limit=limit, offset=offset,
+                        boost_weight=0.7,
+                    )  # fmt: skip
+                    want, got = plain.search(request), fast.search(request)
+                    case = f"{text!r} {genre} {len(labels)} labels @{offset}"
+                    assert got.total == want.total, case
+                    assert [(h.id, h.text_score, h.score) for h in got.hits] == [
+                        (h.id, h.text_score, h.score) for h in want.hits
+                    ], case
+                    assert got.hits == want.hits, case
+    fast.close()
+    plain.close()
+
+
+def test_cached_word_scores_follow_a_changed_catalogue(tmp_path: Path, small_movies: list[Movie]) -> None:
+    """Re-indexing changes every word's BM25 statistics: the cache is keyed by the catalogue's generation."""
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    writer = SqliteBackend(url)
+    writer.index(small_movies[:4])
+    reader = SqliteBackend(url, read_only=True)
+    plain = SqliteBackend(url, read_only=True, text_cache=False)
+    request = SearchRequest(text="christmas dinosaurs")
+    before = reader.search(request)
+    assert before.hits == plain.search(request).hits
+    writer.index(small_movies[4:])
+    after = reader.search(request)
+    assert after.hits == plain.search(request).hits
+    assert after.total > before.total
+    for engine in (reader, plain, writer):
+        engine.close()

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 import unicodedata
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from urllib.parse import quote
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import SearchHit, SearchPage, SearchRequest
+from freshrank.search.sqlite_text import Boost, TextRanker
 
 # FTS5 column order; bm25() takes one weight per column in this order.
 TEXT_FIELDS = ("title", "tagline", "overview", "cast", "directors")
@@ -62,6 +64,8 @@ CREATE TABLE IF NOT EXISTS trend_scores (
     score REAL NOT NULL,
     PRIMARY KEY (model_version, label, movie_id)
 ) WITHOUT ROWID;
+-- key 'catalog': a random token rewritten by every index(); readers' text caches are keyed by it.
+CREATE TABLE IF NOT EXISTS search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS scored_labels (
     model_version TEXT NOT NULL,
     label TEXT NOT NULL,
@@ -80,6 +84,7 @@ CREATE TEMP TABLE IF NOT EXISTS boost (
 CREATE INDEX IF NOT EXISTS temp.boost_best ON boost (boost_set, boost DESC, id);
 """
 BOOST_SETS_PER_CONNECTION = 8
+MAX_CACHED_DOCS = 50_000  # parsed page documents kept per catalogue generation
 
 
 class SearchError(Exception):
@@ -92,6 +97,12 @@ def fts_query(text: str) -> tuple[str, list[str]]:
     Nothing the user types is FTS5 syntax: quotes, ``*``, ``-``, ``NEAR``, ``AND``, column filters all
     become plain words or separators.
     """
+    terms, warnings = fts_phrases(text)
+    return " OR ".join(terms), warnings
+
+
+def fts_phrases(text: str) -> tuple[list[str], list[str]]:
+    """The quoted FTS5 phrases that ``fts_query`` OR-s together, in order; plus warnings."""
     words = re.findall(r"\w+", unicodedata.normalize("NFKC", text))
     warnings: list[str] = []
     terms: list[str] = []
@@ -105,7 +116,7 @@ def fts_query(text: str) -> tuple[str, list[str]]:
     if len(terms) > MAX_QUERY_TERMS:
         warnings.append(f"query has {len(terms)} distinct words; only the first {MAX_QUERY_TERMS} are used")
         terms = terms[:MAX_QUERY_TERMS]
-    return " OR ".join(terms), warnings
+    return terms, warnings
 
 
 def sqlite_path(url: str) -> str:
@@ -133,6 +144,7 @@ class SqliteBackend:
         field_weights: Mapping[str, float] | None = None,
         text_norm: str = "max",
         read_only: bool = False,
+        text_cache: bool = True,
     ) -> None:
         path = sqlite_path(url)
         # read-only needs an existing file (a fresh state directory gets its schema from the first open)
@@ -149,6 +161,10 @@ class SqliteBackend:
             raise SearchError(f"text_norm must be 'max' or 'none', not {text_norm!r}")
         self.text_norm = text_norm
         self._bm25_weights = ", ".join(str(float(self.field_weights[f])) for f in TEXT_FIELDS)
+        # text queries from cached per-word BM25 terms (same scores as the SQL path, see sqlite_text)
+        self._text = TextRanker(self._bm25_weights, text_norm == "max") if text_cache else None
+        self._docs: dict[int, _Doc] = {}  # parsed documents of self._docs_generation (page reads)
+        self._docs_generation: str | None = None
         self._lock = threading.Lock()  # the write connection (and, for :memory:, every read)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -176,6 +192,9 @@ class SqliteBackend:
             with self._transaction():
                 self._db.execute("DELETE FROM trend_scores WHERE score = 0")
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if self._db.execute("SELECT 1 FROM search_meta WHERE key = 'catalog'").fetchone() is None:
+            with self._transaction():
+                self._new_generation()
 
     def close(self) -> None:
         with self._readers_lock:
@@ -225,7 +244,14 @@ class SqliteBackend:
             for movie in movies:
                 self._write_movie(movie)
                 written += 1
+            if written:
+                self._new_generation()
         return written
+
+    def _new_generation(self) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO search_meta (key, value) VALUES ('catalog', ?)", (uuid.uuid4().hex,)
+        )
 
     def _write_movie(self, movie: Movie) -> None:
         db = self._db
@@ -318,38 +344,77 @@ class SqliteBackend:
             warnings.append("the query has no searchable words; nothing matched")
             return SearchPage(hits=[], total=0, warnings=warnings)
         query = _Query(match, request.genre or None, labels, request.model_version, request.boost_weight)
+        phrases = fts_phrases(request.text)[0]
         try:
             with self._reading() as db:
-                ranked, total = self._rank(db, query, limit, offset)
-                hits = self._hits(db, query, ranked)
+                generation = self._generation(db) if self._text is not None else None
+                ranked, total = self._rank(db, query, phrases, generation, limit, offset)
+                hits = self._hits(db, query, ranked, generation)
         except sqlite3.OperationalError as exc:
             raise SearchError(f"search failed: {exc}") from exc
         return SearchPage(hits=hits, total=total, warnings=warnings)
 
     def _rank(
-        self, db: sqlite3.Connection, query: _Query, limit: int, offset: int
+        self,
+        db: sqlite3.Connection,
+        query: _Query,
+        phrases: list[str],
+        generation: str | None,
+        limit: int,
+        offset: int,
     ) -> tuple[list[tuple[int, float, float]], int]:
         """(id, text_score, score) of the page, and the number of candidates."""
-        boost = self._boost_set(db, query) if query.boosted else None
+        in_memory = bool(query.match) or query.boosted  # a plain browse by id stays in SQL
+        if generation is not None and self._text is not None and in_memory:
+            boost = self._boost(db, query) if query.boosted else None
+            r = self._text.rank(db, generation, phrases, query.genre, boost, (limit, offset))
+            page = zip(r.ids.tolist(), r.text.tolist(), r.score.tolist(), strict=True)
+            return list(page), r.total
+        boost_set = self._boost_set(db, query) if query.boosted else None
         if query.match:
-            sql, params = self._text_ranking_sql(query, boost)
+            sql, params = self._text_ranking_sql(query, boost_set)
             rows = db.execute(sql, [*params, limit, offset]).fetchall()
             total = rows[0][3] if rows else self._total(db, query)
             return [(r[0], r[1], r[2]) for r in rows], int(total)
-        sql, params = self._browse_ranking_sql(query, boost, limit + offset)
+        sql, params = self._browse_ranking_sql(query, boost_set, limit + offset)
         rows = db.execute(sql, [*params, limit, offset]).fetchall()
         return [(r[0], 0.0, r[1]) for r in rows], self._total(db, query)
 
-    def _boost_set(self, db: sqlite3.Connection, query: _Query) -> int:
-        """Id of this connection's summed boosts for the requested labels (a temp table), built when the
-        label set or one of its labels' scores changed; a trending label set is summed once, not per query."""
+    def _generation(self, db: sqlite3.Connection) -> str | None:
+        """The catalogue's current token (None in a database written before there was one)."""
+        try:
+            row = db.execute("SELECT value FROM search_meta WHERE key = 'catalog'").fetchone()
+        except sqlite3.OperationalError:  # no such table: an older database opened read-only
+            return None
+        return None if row is None else str(row[0])
+
+    def _boost_key(self, db: sqlite3.Connection, query: _Query) -> tuple[object, ...]:
+        """What the summed boosts depend on: model version, labels and when each label was scored."""
         placeholders = ", ".join("?" for _ in query.labels)
         stamps = db.execute(
             "SELECT label, scored_at FROM scored_labels"
             f" WHERE model_version = ? AND label IN ({placeholders}) ORDER BY label",
             [query.model_version, *query.labels],
         ).fetchall()
-        key = (query.model_version, tuple(sorted(query.labels)), tuple(stamps))
+        return (query.model_version, tuple(sorted(query.labels)), tuple(stamps))
+
+    def _boost_sum_sql(self, query: _Query) -> tuple[str, list[Any]]:
+        """``movie_id, SUM(score) FROM … GROUP BY movie_id``: the summed boosts, one row per movie."""
+        placeholders = ", ".join("?" for _ in query.labels)
+        sql = (
+            "movie_id, SUM(score) FROM trend_scores"
+            f" WHERE model_version = ? AND label IN ({placeholders}) GROUP BY movie_id"
+        )
+        return sql, [query.model_version, *query.labels]
+
+    def _boost(self, db: sqlite3.Connection, query: _Query) -> Boost:
+        sql, params = self._boost_sum_sql(query)
+        return Boost(self._boost_key(db, query), "SELECT " + sql, tuple(params), float(query.weight))
+
+    def _boost_set(self, db: sqlite3.Connection, query: _Query) -> int:
+        """Id of this connection's summed boosts for the requested labels (a temp table), built when the
+        label set or one of its labels' scores changed; a trending label set is summed once, not per query."""
+        key = self._boost_key(db, query)
         sets = self._boost_sets[id(db)]
         if key in sets:
             sets[key] = sets.pop(key)  # most recently used last
@@ -357,11 +422,8 @@ class SqliteBackend:
         if len(sets) >= BOOST_SETS_PER_CONNECTION:
             db.execute("DELETE FROM temp.boost WHERE boost_set = ?", (sets.pop(next(iter(sets))),))
         set_id = max(sets.values(), default=0) + 1
-        db.execute(
-            "INSERT INTO temp.boost (boost_set, id, boost) SELECT ?, movie_id, SUM(score) FROM trend_scores"
-            f" WHERE model_version = ? AND label IN ({placeholders}) GROUP BY movie_id",
-            [set_id, query.model_version, *query.labels],
-        )
+        sql, params = self._boost_sum_sql(query)
+        db.execute(f"INSERT INTO temp.boost (boost_set, id, boost) SELECT ?, {sql}", [set_id, *params])
         sets[key] = set_id
         return set_id
 
@@ -451,14 +513,18 @@ class SqliteBackend:
         return sql, params
 
     def _hits(
-        self, db: sqlite3.Connection, query: _Query, ranked: list[tuple[int, float, float]]
+        self,
+        db: sqlite3.Connection,
+        query: _Query,
+        ranked: list[tuple[int, float, float]],
+        generation: str | None,
     ) -> list[SearchHit]:
         """The page's documents and per-label scores, read for the page's ids only."""
         if not ranked:
             return []
         ids = [movie_id for movie_id, _, _ in ranked]
         marks = ", ".join("?" for _ in ids)
-        docs = dict(db.execute(f"SELECT id, doc FROM movies WHERE id IN ({marks})", ids).fetchall())
+        docs = self._page_docs(db, ids, generation)
         stored: dict[int, dict[str, float]] = {}
         if query.boosted:
             labels = ", ".join("?" for _ in query.labels)
@@ -471,7 +537,7 @@ class SqliteBackend:
                 stored.setdefault(movie_id, {})[label] = score
         hits = []
         for movie_id, text_score, score in ranked:
-            movie = Movie.model_validate_json(docs[movie_id])
+            movie = docs[movie_id]
             scores = stored.get(movie_id, {})
             hits.append(
                 SearchHit(
@@ -486,6 +552,40 @@ class SqliteBackend:
                 )
             )
         return hits
+
+    def _page_docs(self, db: sqlite3.Connection, ids: list[int], generation: str | None) -> dict[int, _Doc]:
+        """The parsed documents of ``ids``, from memory when this catalogue generation was read before."""
+        cache = self._docs if generation is not None and generation == self._docs_generation else {}
+        docs = {movie_id: cache[movie_id] for movie_id in ids if movie_id in cache}
+        wanted = [movie_id for movie_id in ids if movie_id not in docs]
+        if wanted:
+            marks = ", ".join("?" for _ in wanted)
+            rows = db.execute(f"SELECT id, doc FROM movies WHERE id IN ({marks})", wanted).fetchall()
+            read = {movie_id: _doc(Movie.model_validate_json(doc)) for movie_id, doc in rows}
+            docs.update(read)
+            if generation is not None:
+                self._remember_docs(generation, read)
+        return docs
+
+    def _remember_docs(self, generation: str, docs: dict[int, _Doc]) -> None:
+        with self._readers_lock:
+            if generation != self._docs_generation or len(self._docs) > MAX_CACHED_DOCS:
+                self._docs, self._docs_generation = {}, generation
+            self._docs.update(docs)
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """What a hit shows of its movie."""
+
+    title: str
+    release_year: int | None
+    genres: tuple[str, ...]
+    overview: str
+
+
+def _doc(movie: Movie) -> _Doc:
+    return _Doc(movie.title, movie.release_year, tuple(movie.genres), movie.overview)
 
 
 @dataclass(frozen=True)
