@@ -18,13 +18,6 @@ STAGES = ("catalog", "trends", "classify", "search", "loop", "evaluate", "train"
 LEAVES = ("__init__", "config", "labels", "metrics", "console", "exitcodes")
 TOP = ("cli", "demo", "bench", "__main__")
 
-# Upward edges left to issue 12 (classify/train: registry read side, training data); listed by name, so any
-# other upward import fails the test. Delete an entry once its import is gone.
-PENDING = {
-    ("classify/factory.py", "freshrank.train.registry"),
-    ("classify/models.py", "freshrank.train.data"),
-}
-
 
 def _rank(name: str) -> int:
     if name in LEAVES:
@@ -70,7 +63,7 @@ def test_every_module_belongs_to_a_known_layer() -> None:
 
 
 def test_no_stage_imports_a_later_one() -> None:
-    assert upward_imports() - PENDING == set()
+    assert upward_imports() == set()
 
 
 @pytest.mark.parametrize(

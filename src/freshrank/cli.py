@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from freshrank.config import Settings
+from freshrank.config import cli_settings
 from freshrank.console import err, setup_logging
 from freshrank.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from freshrank.metrics import write_textfile
@@ -41,7 +41,7 @@ def _root(
 def _export_metrics(command: str) -> None:
     """The command's Prometheus metrics to node-exporter's textfile directory, when one is configured."""
     try:
-        directory = Settings().metrics_textfile_dir
+        directory = cli_settings().metrics_textfile_dir
         if directory is not None:
             write_textfile(directory, command)
     except Exception as exc:  # bad settings or an unwritable directory cost the metrics, not the result

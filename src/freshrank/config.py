@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import click
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -186,3 +187,18 @@ class Settings(BaseSettings):
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir
+
+
+def cli_settings() -> Settings:
+    """The settings of the running command: read from the environment once per invocation, then shared.
+
+    Kept on the root Typer (click) context, so that every step of one ``freshrank …`` invocation (the
+    command, the metrics export on exit) sees the same object; outside a command, fresh settings.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return Settings()
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = Settings()
+    return root.obj

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from freshrank.catalog.loader import load_catalog
-from freshrank.config import Settings
+from freshrank.config import Settings, cli_settings
 from freshrank.console import err, out, print_json, progress
 from freshrank.loop.commands import open_loop
 from freshrank.loop.scores import RefreshReport
@@ -46,7 +46,9 @@ def demo_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
     """Run the loop end to end: catalogue → trends (with a #christmas burst) → refresh → search → evaluate."""
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = cli_settings()
+    if data_dir:
+        settings.data_dir = data_dir
     settings.ensure_state_dir()
     loop = open_loop(settings)
     timings: dict[str, float] = {}

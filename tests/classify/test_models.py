@@ -10,15 +10,10 @@ import pytest
 
 from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
-from freshrank.classify.models import (
-    NliClassifier,
-    combine_signals,
-    dev_accuracy,
-    load_model_dir,
-    model_digest,
-    read_card,
-)
+from freshrank.classify.card import model_digest, read_card
+from freshrank.classify.models import NliClassifier, combine_signals, load_model_dir
 from freshrank.config import Settings
+from freshrank.train.export import dev_accuracy
 
 HOSTILE = ["#'; DROP TABLE movies; --", "#" + "x" * 10_000, "", "#🎄", "#StarWarsDay"]
 

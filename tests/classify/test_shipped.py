@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from freshrank.classify.card import ADAPTER_DIR, ModelCard, stamp_version
 from freshrank.classify.embedding import EmbeddingClassifier
 from freshrank.classify.factory import load_classifier
-from freshrank.classify.models import ADAPTER_DIR, ModelCard, stamp_version
+from freshrank.classify.registry import EMBEDDING, ModelMetrics, RegistryError
 from freshrank.config import Settings
 from freshrank.train.lifecycle import judgments_hash, load_judgments, promote, rollback
-from freshrank.train.registry import EMBEDDING, ModelMetrics, Registry, RegistryError
+from freshrank.train.registry import Registry
 from tests.train.lifecycle_fixtures import tiny_settings
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from freshrank.classify.registry import EMBEDDING
 from freshrank.config import Settings
 from freshrank.loop.service import ScoringLoop
 from freshrank.train.lifecycle import retrain_and_promote
-from freshrank.train.registry import EMBEDDING, Registry
+from freshrank.train.registry import Registry
 from freshrank.trends import Trend, open_trend_store
 from tests.train.lifecycle_fixtures import TINY_TRAIN, env_for, tiny_settings
 

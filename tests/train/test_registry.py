@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from freshrank.classify.registry import EMBEDDING, ModelMetrics, RegistryError
 from freshrank.config import Settings
 from freshrank.train import lifecycle
 from freshrank.train.lifecycle import gate, judgments_hash, load_judgments, promote, rollback
-from freshrank.train.registry import EMBEDDING, ModelMetrics, Registry, RegistryError
+from freshrank.train.registry import Registry
 from tests.train.lifecycle_fixtures import tiny_settings
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from freshrank.catalog.models import Movie
-from freshrank.classify.models import load_model_dir, read_card
+from freshrank.classify.card import read_card
+from freshrank.classify.models import load_model_dir
 from freshrank.config import Settings
 from freshrank.train.data import NOT_ENTAILMENT
 from freshrank.train.trainer import TrainParams, nli_loss, train

@@ -101,9 +101,9 @@ def bench_new_label(movies: list[Movie], settings: Settings) -> dict[str, Any]:
 
 def cross_encoder_dir(settings: Settings) -> tuple[Path, str]:
     """The champion's cross-encoder, else an untrained head on the base encoder (same speed)."""
-    from freshrank.train.registry import EMBEDDING, Registry
+    from freshrank.classify.registry import EMBEDDING, RegistryReader
 
-    registry = Registry.from_settings(settings)
+    registry = RegistryReader.from_settings(settings)
     champion = registry.champion()
     if champion != EMBEDDING:
         cross = registry.model_dir(champion) / "cross"

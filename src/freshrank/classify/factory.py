@@ -17,6 +17,6 @@ def load_classifier(settings: Settings, name: str | None = None) -> Classifier:
         from freshrank.classify.embedding import EmbeddingClassifier
 
         return EmbeddingClassifier(cache_dir=settings.cache_dir)
-    from freshrank.train.registry import Registry
+    from freshrank.classify.registry import RegistryReader
 
-    return Registry.from_settings(settings).load(name, settings=settings)
+    return RegistryReader.from_settings(settings).load(name, settings=settings)

@@ -18,17 +18,24 @@ cross-encoder then re-scores the top ``rerank_top_k`` of that first stage.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from freshrank.catalog.models import Movie
+from freshrank.classify.card import (
+    ADAPTER_DIR,
+    LABELS,
+    ModelLoadError,
+    model_digest,
+    model_version,
+    read_card,
+    verify_files,
+)
 from freshrank.classify.encoder import Encoder, TorchEncoder, base_model_path, cached_encode
 from freshrank.classify.labels import label_words
 from freshrank.classify.lexical import Bm25Index
@@ -36,108 +43,7 @@ from freshrank.config import Settings
 
 log = logging.getLogger(__name__)
 
-CARD_FILE = "freshrank-model.json"
-ADAPTER_DIR = "cross-adapter"
-_DERIVED = ("onnx/", "checkpoint/", ".")  # not part of a model's identity
-ModelType = Literal["bi-encoder", "cross-encoder", "hybrid"]
 SIGNALS = ("cosine", "nli", "lexical", "prf", "cross")
-
-
-class ModelCard(BaseModel):
-    """The contents of ``freshrank-model.json``."""
-
-    format: int = 1
-    type: ModelType
-    template: str = "This movie is about {label}."
-    cosine_template: str = "{label}"
-    label_text: Literal["words", "raw"] = "words"  # "words": hashtag split into words first
-    weights: dict[str, float] = Field(default_factory=dict)
-    rerank_top_k: int | None = None  # None: settings.classifier.rerank_top_k
-    prf_docs: int = 10
-    calibration: dict[str, tuple[float, float]] = Field(default_factory=dict)  # signal -> (mean, std)
-    base_model: str = ""
-    params: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    created: str = ""
-    # Stamped when training ends: the version the classifier reports (no hashing of weights on load) and
-    # the sha256 of each weight file (checked before an adapter is merged).
-    version: str = ""
-    files: dict[str, str] = Field(default_factory=dict)
-
-
-class ModelLoadError(ValueError):
-    """A model directory that is missing files or whose weights do not match its card."""
-
-
-def read_card(model_dir: Path) -> ModelCard:
-    path = Path(model_dir) / CARD_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"not a freshrank model directory (no {CARD_FILE}): {model_dir}")
-    return ModelCard.model_validate_json(path.read_text())
-
-
-def write_card(model_dir: Path, card: ModelCard) -> None:
-    (Path(model_dir) / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
-
-
-def _weight_files(model_dir: Path) -> list[Path]:
-    skip = (CARD_FILE, "metrics.json", "loss.csv", "model_card.md")
-    return sorted(
-        p
-        for p in Path(model_dir).rglob("*")
-        if p.is_file()
-        and not p.relative_to(model_dir).as_posix().startswith(_DERIVED)
-        and p.relative_to(model_dir).as_posix() not in skip
-    )
-
-
-def model_digest(model_dir: Path) -> str:
-    """Content hash of the card and weights (ONNX exports and figures left out: they are derived)."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
-        rel = file.relative_to(model_dir).as_posix()
-        if rel.startswith(_DERIVED) or rel in ("metrics.json", "loss.csv"):
-            continue
-        digest.update(rel.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def stamp_version(model_dir: Path, card: ModelCard) -> str:
-    """Record the weight files' sha256 and the version id in the card (once, when training ends)."""
-    model_dir = Path(model_dir)
-    card.files = {p.relative_to(model_dir).as_posix(): _sha256(p) for p in _weight_files(model_dir)}
-    recipe = card.model_dump(mode="json", exclude={"version", "files", "metrics", "created"})
-    digest = hashlib.sha256(json.dumps([recipe, card.files], sort_keys=True).encode()).hexdigest()
-    card.version = f"{card.type}-{digest[:12]}"
-    write_card(model_dir, card)
-    return card.version
-
-
-def model_version(model_dir: Path) -> str:
-    """The id a loaded classifier reports: the card's stamped version, else a content hash of the files."""
-    card = read_card(model_dir)
-    return card.version or f"{card.type}-{model_digest(model_dir)}"
-
-
-def verify_files(model_dir: Path, card: ModelCard | None = None) -> None:
-    """Raise ``ModelLoadError`` when a weight file the card lists is missing or differs from its sha256."""
-    model_dir = Path(model_dir)
-    card = card or read_card(model_dir)
-    for rel, sha in card.files.items():
-        path = model_dir / rel
-        if not path.is_file():
-            raise ModelLoadError(f"{model_dir}: weight file {rel} is missing")
-        if _sha256(path) != sha:
-            raise ModelLoadError(f"{model_dir}: weight file {rel} does not match its card (corrupt?)")
 
 
 def merged_cross_dir(model_dir: Path, version: str) -> Path:
@@ -152,8 +58,6 @@ def merged_cross_dir(model_dir: Path, version: str) -> Path:
     verify_files(model_dir)
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from freshrank.train.data import LABELS
 
     base = model_dir / "encoder" if (model_dir / "encoder").is_dir() else base_model_path()
     try:
@@ -442,71 +346,3 @@ class Signals(BaseModel):
 def load_model_dir(path: Path, settings: Settings | None = None, *, onnx: bool = True) -> NliClassifier:
     """The ``Classifier`` for a model directory written by ``freshrank.train.trainer.train``."""
     return NliClassifier(Path(path), settings, onnx=onnx)
-
-
-def dev_accuracy(
-    model_dir: Path, nli_path: Path | str | None = None, *, onnx: bool = False, limit: int | None = None
-) -> float:
-    """Three-way accuracy on the fixed dev pairs (cross-encoder when present, else the bi-encoder head)."""
-    from freshrank.train.data import load_pairs
-
-    settings = Settings()
-    pairs = [p for p in load_pairs(nli_path or settings.nli_path, split="dev") if p.label < 3][:limit]
-    if not pairs:
-        raise ValueError(f"no three-way dev pairs in {nli_path}")
-    gold = np.array([p.label for p in pairs])
-    predicted = _pair_logits(
-        Path(model_dir), [(p.premise, p.hypothesis) for p in pairs], settings, onnx
-    ).argmax(1)
-    return float((predicted == gold).mean())
-
-
-def _pair_logits(model_dir: Path, pairs: list[tuple[str, str]], settings: Settings, onnx: bool) -> np.ndarray:
-    folder = cross_dir(model_dir)
-    if folder is not None:
-        from freshrank.classify.cross import TorchPairClassifier
-        from freshrank.classify.onnx import OnnxPairClassifier
-
-        cls = OnnxPairClassifier if onnx else TorchPairClassifier
-        return np.asarray(cls(folder, settings.cache_dir).logits(pairs))
-    if not (model_dir / "head.npz").exists():
-        raise ValueError(f"{model_dir} has neither a cross-encoder nor an NLI head")
-    encoder: Encoder
-    if onnx:
-        from freshrank.classify.onnx import OnnxEncoder
-
-        encoder = OnnxEncoder(model_dir / "encoder", settings.cache_dir)
-    else:
-        encoder = TorchEncoder(model_dir / "encoder")
-    u = encoder.encode([p for p, _ in pairs])
-    v = encoder.encode([h for _, h in pairs])
-    return NliHead.load(model_dir / "head.npz").logits(u, v)
-
-
-def export_onnx(model_dir: Path, quantize: bool = True, nli_path: Path | str | None = None) -> dict[str, Any]:
-    """Export encoder and cross-encoder to ONNX (int8 when ``quantize``) into ``<model_dir>/onnx/``.
-
-    Returns the dev accuracy of PyTorch fp32 and of ONNX, and the change in points.
-    """
-    from freshrank.classify.onnx import export_onnx_file
-
-    model_dir = Path(model_dir)
-    files: list[str] = []
-    kind = "int8" if quantize else "fp32"
-    (model_dir / "onnx").mkdir(parents=True, exist_ok=True)
-    for sub, head in (("encoder", "hidden"), ("cross", "logits")):
-        source = cross_dir(model_dir) if sub == "cross" else model_dir / sub  # a LoRA adapter: merged
-        if source is not None and source.is_dir():
-            target = model_dir / "onnx" / f"{sub}.{kind}.onnx"
-            export_onnx_file(source, target, head=head, quantize=quantize)
-            files.append(str(target.relative_to(model_dir)))
-    result: dict[str, Any] = {"files": files, "quantized": quantize}
-    torch_acc = dev_accuracy(model_dir, nli_path, onnx=False)
-    onnx_acc = dev_accuracy(model_dir, nli_path, onnx=True)
-    result.update(
-        dev_accuracy_torch=torch_acc,
-        dev_accuracy_onnx=onnx_acc,
-        accuracy_change_points=round(100 * (onnx_acc - torch_acc), 2),
-    )
-    (model_dir / "onnx" / "export.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result

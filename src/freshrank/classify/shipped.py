@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from freshrank.classify.models import ADAPTER_DIR, ModelCard, ModelLoadError, read_card, verify_files
+from freshrank.classify.card import ADAPTER_DIR, ModelCard, ModelLoadError, read_card, verify_files
 
 log = logging.getLogger(__name__)
 

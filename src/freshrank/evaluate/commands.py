@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from freshrank.config import Settings
+from freshrank.config import Settings, cli_settings
 from freshrank.console import err, out, print_json, progress
 from freshrank.evaluate.base import ConflictError, EvaluationRun, Judgment, QueryId
 from freshrank.evaluate.io import FORMATS, Format, read_judgments, write_judgments
@@ -173,7 +173,7 @@ def evaluate_command(
 
     Example: freshrank evaluate --judgments ../shared/data/judgments/keyword_judgments.csv --json
     """
-    settings = Settings()
+    settings = cli_settings()
     params = _params(k, recall_k, gain, threshold)
     items = load_judgments(settings, judgments, from_store)
     backend = _open_backend(settings)
@@ -277,7 +277,7 @@ def compare_command(
     from freshrank.evaluate.runner import judged_warnings
     from freshrank.evaluate.systems import evaluate_system
 
-    settings = Settings()
+    settings = cli_settings()
     params = MetricParams()
     items = load_judgments(settings, judgments, from_store)
     backend = _open_backend(settings)
@@ -338,7 +338,7 @@ def report_command(
     """Render the evaluation history (metrics over time) and the last comparison as a PNG and an HTML page."""
     from freshrank.evaluate.report import write_report
 
-    settings = Settings()
+    settings = cli_settings()
     store = _store(settings)
     evaluations = store.runs(kind="evaluate", limit=last)
     comparisons = store.runs(kind="compare", limit=1)
@@ -377,7 +377,7 @@ def import_command(
     if on_conflict not in ("update", "keep", "fail"):
         err.print("[red]error:[/] --on-conflict must be update, keep or fail")
         raise typer.Exit(EXIT_USAGE)
-    settings = Settings()
+    settings = cli_settings()
     items = _read_file(path, fmt)
     store = _store(settings)
     try:
@@ -408,7 +408,7 @@ def export_command(
 ) -> None:
     """Write the stored judgments as the shared CSV, TREC qrels or a Quepid ratings CSV."""
     format_ = _format(fmt)
-    settings = Settings()
+    settings = cli_settings()
     store = _store(settings)
     items = store.judgments(trend=trend, genre=genre)
     store.close()
@@ -426,7 +426,7 @@ def export_command(
 @judgments_app.command("list")
 def list_command(as_json: bool = JSON_OPTION) -> None:
     """Judged queries: how many movies each has, how many are relevant, the grades used."""
-    settings = Settings()
+    settings = cli_settings()
     store = _store(settings)
     items = store.judgments()
     store.close()
@@ -459,7 +459,7 @@ def history_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every change to the judgments (who, when, old and new grade), oldest first."""
-    settings = Settings()
+    settings = cli_settings()
     store = _store(settings)
     changes = store.changes(trend=trend, genre=genre, doc_id=doc_id)
     store.close()

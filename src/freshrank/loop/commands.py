@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from freshrank.catalog.loader import CatalogFileError
-from freshrank.config import Settings
+from freshrank.config import Settings, cli_settings
 from freshrank.console import err, out, print_json, progress
 from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
 from freshrank.loop.scores import RefreshReport
@@ -27,7 +27,7 @@ MAX_ERRORS_SHOWN = 20
 
 def open_loop(settings: Settings | None = None) -> ScoringLoop:
     """The loop for a command, or exit 3 with one clear line when the search backend is unreachable."""
-    settings = settings or Settings()
+    settings = settings or cli_settings()
     try:
         return ScoringLoop.from_settings(settings)
     except Exception as exc:  # bad URL, database or server that cannot be opened
@@ -46,7 +46,7 @@ def load_command(
 
     Exit code 1 when the file held no valid movie, 2 when it cannot be read.
     """
-    settings = Settings()
+    settings = cli_settings()
     loop = open_loop(settings)
     path = input_file or settings.movies_path
     with err.status(f"loading {escape(str(path))}"):
@@ -112,7 +112,7 @@ def refresh_command(
     A second refresh with the same trends and model does nothing. Exit code 3 when the trend store or the
     classifier was unavailable.
     """
-    settings = Settings()
+    settings = cli_settings()
     if classifier_url:
         settings.classifier.url = classifier_url
     loop = open_loop(settings)

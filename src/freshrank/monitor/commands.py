@@ -7,7 +7,7 @@ import logging
 import typer
 from rich.markup import escape
 
-from freshrank.config import Settings
+from freshrank.config import cli_settings
 from freshrank.console import err, out, print_json
 from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE
 from freshrank.monitor.freshness import EXIT_CODES, Thresholds, decide
@@ -54,7 +54,7 @@ def monitor_command(
     from freshrank.monitor.live import MonitorUnavailable, encoder_embed, gather, publish
     from freshrank.monitor.live import act as carry_out
 
-    settings = Settings()
+    settings = cli_settings()
     thresholds = Thresholds(min_peak_z, min_confidence, max_flat_share, drift_similarity, max_drift_share,
                             max_metric_drop, max_age_days)  # fmt: skip
     try:

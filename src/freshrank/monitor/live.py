@@ -28,9 +28,9 @@ class MonitorUnavailable(RuntimeError):
 def _registry_card(settings: Settings) -> Any:
     """The registry's model card of the configured classifier, or None (embedding baseline, no registry)."""
     try:
-        from freshrank.train.registry import Registry
+        from freshrank.classify.registry import RegistryReader
 
-        registry = Registry.from_settings(settings)
+        registry = RegistryReader.from_settings(settings)
         version = registry.resolve(settings.classifier.name)
         return None if version == EMBEDDING else registry.card(version)
     except Exception as exc:  # no registry yet, unknown version: the age and card signals are skipped

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from freshrank.classify.registry import RegistryError
 from freshrank.config import Settings
 from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
 from freshrank.serve.docs import docs_router
@@ -34,7 +35,6 @@ from freshrank.serve.security import public_message, token_guard, validation_mes
 from freshrank.serve.snapshots import SnapshotNotFound
 from freshrank.serve.workbench import Unavailable, Workbench
 from freshrank.train.lifecycle import LifecycleError
-from freshrank.train.registry import RegistryError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from freshrank.config import Settings
+from freshrank.config import cli_settings
 
 serve_app = typer.Typer(
     help="Run freshrank's servers (search API + workbench, KServe classifier).", no_args_is_help=True
@@ -19,7 +19,7 @@ def serve_api(
     """Search API, Prometheus /metrics and the relevance workbench page."""
     from freshrank.serve.api import run
 
-    settings = Settings()
+    settings = cli_settings()
     run(settings, host or settings.serve.host, port or settings.serve.port)
 
 
@@ -31,7 +31,7 @@ def serve_classifier(
     """KServe model server ``zero-shot-classifier`` (V1 and V2 protocols) for the champion model."""
     from freshrank.serve.kserve_server import run
 
-    settings = Settings()
+    settings = cli_settings()
     run(settings, host or settings.serve.host, port or settings.serve.classifier_port)
 
 

@@ -194,11 +194,11 @@ class ZeroShotModel(Model):
         with self._load_lock:
             if self.classifier is not None:
                 return True
-            from freshrank.train.registry import Registry
+            from freshrank.classify.registry import RegistryReader
 
             started = time.perf_counter()
             try:
-                classifier = Registry.from_settings(self.settings).load(self.model_ref, self.settings)
+                classifier = RegistryReader.from_settings(self.settings).load(self.model_ref, self.settings)
             except Exception as exc:
                 self.load_error = str(exc)
                 log.error("loading model %r failed: %s", self.model_ref, exc)

@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from freshrank.classify.registry import EMBEDDING, RegistryReader
 from freshrank.evaluate.base import Judgment
 from freshrank.serve.schemas import (
     CompareOut,
@@ -52,7 +53,6 @@ from freshrank.serve.workbench import (
     search_out,
     trend_history,
 )
-from freshrank.train.registry import EMBEDDING, Registry
 
 WEB_DIR = Path(__file__).parent / "web"
 WHO = "workbench"
@@ -135,7 +135,7 @@ def read_routes(wb: Workbench) -> APIRouter:
 
     @router.get("/models")
     def models() -> dict[str, Any]:
-        registry = Registry.from_settings(wb.settings)
+        registry = RegistryReader.from_settings(wb.settings)
         versions = [EMBEDDING, *registry.versions()]
         cards = {v: registry.card(v).to_dict() for v in versions if registry.has_card(v)}
         return {

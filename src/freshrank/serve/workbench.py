@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from freshrank.classify.registry import CHAMPION, RegistryError, RegistryReader
 from freshrank.config import Settings
 from freshrank.evaluate.base import JudgmentStore
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
@@ -38,7 +39,6 @@ from freshrank.serve.schemas import (
     SearchParams,
 )
 from freshrank.serve.snapshots import SnapshotStore
-from freshrank.train.registry import CHAMPION, Registry, RegistryError
 from freshrank.trends import Trend, TrendStore, open_trend_store
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class Workbench:
     def candidate(self, name: str) -> ScoringLoop:
         """A scoring loop whose search boosts with model ``name`` (stored scores; a token holder's scored)."""
         try:
-            version = Registry.from_settings(self.settings).resolve(name)
+            version = RegistryReader.from_settings(self.settings).resolve(name)
         except RegistryError as exc:
             raise HTTPException(404, str(exc)) from exc
         settings = self.settings.model_copy(deep=True)
@@ -437,7 +437,7 @@ def compare_models(wb: Workbench, caller: Caller, params: CompareParams) -> Comp
 
 
 def champion_version(wb: Workbench) -> str:
-    return Registry.from_settings(wb.settings).champion()
+    return RegistryReader.from_settings(wb.settings).champion()
 
 
 def _serving_model(wb: Workbench) -> str:

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from freshrank.config import Settings
+from freshrank.config import Settings, cli_settings
 from freshrank.console import err, out, print_json
 from freshrank.exitcodes import EXIT_ERROR, EXIT_USAGE
 
@@ -32,8 +32,8 @@ PARAMS_OPTION = typer.Option(None, "--params", help="Parameters file (params.yam
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """Known failures become one red line and exit code 1 (2 for bad parameters)."""
+    from freshrank.classify.registry import RegistryError
     from freshrank.train.lifecycle import LifecycleError
-    from freshrank.train.registry import RegistryError
 
     try:
         yield
@@ -52,7 +52,7 @@ def _run(action: Callable[[], T]) -> T:
 def _settings(params_file: Path | None) -> tuple[Settings, dict[str, Any]]:
     from freshrank.train.lifecycle import read_params, settings_for_params
 
-    settings = Settings()
+    settings = cli_settings()
     params = _run(lambda: read_params(params_file or settings.lifecycle.params_file))
     return settings_for_params(settings, params), params
 
@@ -139,9 +139,10 @@ def train_command(
 @models_app.command("list")
 def list_command(as_json: bool = JSON_OPTION) -> None:
     """Registered versions with their metrics; the champion is marked."""
-    from freshrank.train.registry import EMBEDDING, Registry
+    from freshrank.classify.registry import EMBEDDING
+    from freshrank.train.registry import Registry
 
-    registry = Registry.from_settings(Settings())
+    registry = Registry.from_settings(cli_settings())
     champion = registry.champion()
     cards = [registry.card(v) for v in registry.versions()]
     if registry.has_card(EMBEDDING):
@@ -174,7 +175,7 @@ def show_command(
     """The model card of one version."""
     from freshrank.train.registry import Registry
 
-    settings = Settings()
+    settings = cli_settings()
     registry = Registry.from_settings(settings)
     resolved = _run(lambda: registry.resolve(version))
     if not registry.has_card(resolved):  # the embedding baseline before it was ever measured
@@ -204,7 +205,7 @@ def promote_command(
     """
     from freshrank.train.lifecycle import promote
 
-    result = _run(lambda: promote(Settings(), version, force=force, rescore=rescore))
+    result = _run(lambda: promote(cli_settings(), version, force=force, rescore=rescore))
     if as_json:
         print_json(result.to_dict())
     else:
@@ -221,7 +222,7 @@ def rollback_command(
     """Make the previous champion current again."""
     from freshrank.train.lifecycle import rollback
 
-    result = _run(lambda: rollback(Settings(), rescore=rescore))
+    result = _run(lambda: rollback(cli_settings(), rescore=rescore))
     if as_json:
         print_json(result.to_dict())
     else:
@@ -238,8 +239,9 @@ def evaluate_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Zero-shot nDCG@10 on the configured judgments and NLI dev accuracy of a model directory."""
+    from freshrank.classify.registry import EMBEDDING
     from freshrank.train.lifecycle import baseline_card, evaluate_model_dir
-    from freshrank.train.registry import EMBEDDING, Registry
+    from freshrank.train.registry import Registry
 
     settings, _ = _settings(params_file)
     if str(model_dir) == EMBEDDING:
@@ -316,7 +318,7 @@ def export_command(
     """DVC stage 'export': ONNX Runtime files (dynamic int8 unless params say otherwise), accuracy checked."""
     import shutil
 
-    from freshrank.classify.models import export_onnx
+    from freshrank.train.export import export_onnx
 
     settings, params = _settings(params_file)
     export = params.get("export", {})
@@ -324,7 +326,7 @@ def export_command(
         shutil.rmtree(out_dir)
     shutil.copytree(model_dir, out_dir)
     nli = export.get("nli_path") or settings.nli_path
-    result = _run(lambda: export_onnx(out_dir, quantize=bool(export.get("quantize", True)), nli_path=nli))
+    result = _run(lambda: export_onnx(out_dir, bool(export.get("quantize", True)), nli, settings))
     if metrics_out:
         metrics_out.parent.mkdir(parents=True, exist_ok=True)
         metrics_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -21,7 +21,6 @@ from freshrank.catalog.models import Movie
 
 log = logging.getLogger(__name__)
 
-LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 NOT_ENTAILMENT = 3  # two-way rows (RTE): "not entailment" = neutral or contradiction
 MAX_TEXT_CHARS = 2000
 # Numeric labels follow the SNLI/MultiNLI convention of the ``datasets`` hub.
@@ -40,7 +39,7 @@ _LABEL_IDS: dict[str, int] = {
 class NliPair:
     premise: str
     hypothesis: str
-    label: int  # index into LABELS, or NOT_ENTAILMENT
+    label: int  # index into classify.card.LABELS, or NOT_ENTAILMENT
     split: str = "train"
 
 

@@ -20,16 +20,16 @@ import numpy as np
 
 from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
-from freshrank.config import Settings
-from freshrank.evaluate.base import Judgment
-from freshrank.train.registry import (
+from freshrank.classify.registry import (
     EMBEDDING,
     LifecycleError,
-    ModelCard,
     ModelMetrics,
-    Registry,
+    RegistryCard,
     RegistryError,
 )
+from freshrank.config import Settings
+from freshrank.evaluate.base import Judgment
+from freshrank.train.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,9 @@ def model_dev_accuracy(model_dir: Path, settings: Settings) -> float:
         value = json.loads(metrics_file.read_text(encoding="utf-8")).get("dev_accuracy")
         if isinstance(value, int | float):
             return float(value)
-    from freshrank.classify.models import dev_accuracy
+    from freshrank.train.export import dev_accuracy
 
-    return float(dev_accuracy(model_dir, settings.nli_path))
+    return float(dev_accuracy(model_dir, settings.nli_path, settings=settings))
 
 
 def evaluate_model_dir(model_dir: Path, settings: Settings) -> ModelMetrics:
@@ -206,10 +206,10 @@ def gate(
     return GateDecision(candidate, champion, passed, reasons, candidate_metrics, champion_metrics)
 
 
-def baseline_card(settings: Settings, registry: Registry) -> ModelCard:
+def baseline_card(settings: Settings, registry: Registry) -> RegistryCard:
     """The embedding classifier's card: the implicit initial champion, measured once per judgments."""
     from freshrank.classify.embedding import EmbeddingClassifier
-    from freshrank.train.registry import now_iso
+    from freshrank.classify.registry import now_iso
 
     judgments = load_judgments(settings)
     if registry.has_card(EMBEDDING):
@@ -217,7 +217,7 @@ def baseline_card(settings: Settings, registry: Registry) -> ModelCard:
         if card.metrics.judgments_hash == judgments_hash(judgments):
             return card
     classifier = EmbeddingClassifier(cache_dir=settings.cache_dir)
-    card = ModelCard(
+    card = RegistryCard(
         version=EMBEDDING,
         model_type=EMBEDDING,
         base_model=settings.classifier.base_model or "all-MiniLM-L6-v2",
@@ -343,7 +343,7 @@ def register_trained(
     *,
     params: dict[str, Any],
     data: Path | None = None,
-) -> ModelCard:
+) -> RegistryCard:
     """Register a trained model directory with a card built from its own description and ``params``.
 
     The parameters the model records about its own training win over ``params`` (e.g. params.yaml),
@@ -380,7 +380,7 @@ def register_and_gate(
     data: Path | None = None,
     metrics: ModelMetrics | None = None,
     promote_if_better: bool = True,
-) -> tuple[ModelCard, PromotionResult | None]:
+) -> tuple[RegistryCard, PromotionResult | None]:
     """Evaluate (unless ``metrics`` are given), register, and promote when the gate passes."""
     metrics = metrics or evaluate_model_dir(model_dir, settings)
     card = register_trained(settings, model_dir, metrics, params=params, data=data)
@@ -455,7 +455,8 @@ def prepare_data(settings: Settings, out: Path, prepare: dict[str, Any]) -> Prep
     import gzip
     import json
 
-    from freshrank.train.data import LABELS, LoadReport, catalog_pairs, load_pairs
+    from freshrank.classify.card import LABELS
+    from freshrank.train.data import LoadReport, catalog_pairs, load_pairs
 
     seed = int(prepare.get("seed", 0))
     report = LoadReport()

@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from freshrank.classify.models import ADAPTER_DIR, read_card, stamp_version, write_card
-from freshrank.train.registry import LifecycleError
+from freshrank.classify.card import ADAPTER_DIR, read_card, stamp_version, write_card
+from freshrank.classify.registry import LifecycleError
 
 MAX_BYTES = 4 * 1024 * 1024  # what git may hold of model weights in total
 MODEL_CARD = "MODEL_CARD.md"

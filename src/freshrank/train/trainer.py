@@ -20,17 +20,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from freshrank.classify.card import ADAPTER_DIR, LABELS, ModelCard, ModelType, stamp_version, write_card
 from freshrank.classify.encoder import base_model_path
-from freshrank.classify.models import (
-    ADAPTER_DIR,
-    ModelCard,
-    ModelType,
-    dev_accuracy,
-    stamp_version,
-    write_card,
-)
 from freshrank.config import Settings
-from freshrank.train.data import LABELS, NOT_ENTAILMENT, LoadReport, NliPair, catalog_pairs, load_pairs
+from freshrank.train.data import NOT_ENTAILMENT, LoadReport, NliPair, catalog_pairs, load_pairs
+from freshrank.train.export import dev_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +443,7 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
     else:
         write_card(out_dir, card)
     nli_path = params.data[0] if params.data and not params.data[0].startswith("hub:") else settings.nli_path
-    accuracy = dev_accuracy(out_dir, nli_path, limit=params.dev_pairs)
+    accuracy = dev_accuracy(out_dir, nli_path, limit=params.dev_pairs, settings=settings)
     seconds = time.perf_counter() - started
     metrics = {
         "dev_accuracy": accuracy,

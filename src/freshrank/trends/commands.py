@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, cast
 
 import typer
 
-from freshrank.config import Settings
+from freshrank.config import Settings, cli_settings
 from freshrank.console import err, out, print_json, progress
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def replay(
     from freshrank.trends.engine import TrendEngine
     from freshrank.trends.sources.replay import ReplayReport, bounded_lines, replay_file, replay_lines
 
-    settings = Settings()
+    settings = cli_settings()
     engine = TrendEngine(settings.trends)
     n = top_n or settings.trends.top_n
     max_line = max_line_bytes or settings.trends.max_line_bytes
@@ -208,7 +208,7 @@ def stream(
     if source not in SOURCES:
         err.print(f"[red]unknown source {source!r}:[/] choose one of {', '.join(SOURCES)}")
         raise typer.Exit(_exit_codes()[0])
-    settings = Settings()
+    settings = cli_settings()
     engine = TrendEngine(settings.trends)
     n = settings.trends.top_n
     with _unavailable_exits():
@@ -343,7 +343,7 @@ def top(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list on stdout."),
 ) -> None:
     """The current top N from the trend store (empty when the snapshot is older than the TTL)."""
-    settings = Settings()
+    settings = cli_settings()
     with _unavailable_exits():
         store = _store(settings, store_url)
         trends = store.top(n or settings.trends.top_n)
@@ -384,7 +384,7 @@ def simulate(
     """Write a replay file with a known answer: steady background + always-popular tag + a burst."""
     from freshrank.trends.simulate import Scenario, load_texts, write_jsonl
 
-    settings = Settings()
+    settings = cli_settings()
     if not settings.tweets_path.is_file():
         err.print(f"[red]tweets not found:[/] {settings.tweets_path} (set FRESHRANK_DATA_DIR)")
         raise typer.Exit(_exit_codes()[0])

@@ -14,7 +14,7 @@ from typing import IO
 
 import typer
 
-from freshrank.config import Settings
+from freshrank.config import cli_settings
 from freshrank.console import err, out, print_json
 
 flink_app = typer.Typer(
@@ -53,7 +53,7 @@ def flink(
     if input is not None and not input.is_file():
         err.print(f"[red]input not found:[/] {input}")
         raise _exit("EXIT_USAGE")
-    settings = Settings()
+    settings = cli_settings()
     source: Path | KafkaTopic = input or KafkaTopic(topic=kafka_topic, bootstrap=bootstrap)
     try:
         result = run_trend_job(
