@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from freshrank.classify.labels import label_words
 from freshrank.classify.lexical import Bm25Index, s_stem
+from freshrank.classify.models import load_model_dir
+from freshrank.labels import hashtag_to_label
 
 
-def test_label_words() -> None:
-    assert label_words("#StarWarsDay") == "star wars day"
-    assert label_words("#blackfriday") == "black friday"
-    assert label_words("#COVID19") == "covid 19"
-    assert label_words("#'; DROP TABLE movies; --") == "drop table movies"
-    assert len(label_words("#" + "a" * 10_000)) < 400
-    assert label_words("#") == "#"
+def test_the_classifier_reads_the_trend_stages_label(tiny_model_dir: Path) -> None:
+    """One hashtag → words function: a model splits a hashtag as the trend stage does, and a label stays."""
+    classifier = load_model_dir(tiny_model_dir)
+    for tag in (
+        "#StarWarsDay",
+        "#blackfriday",
+        "#COVID19",
+        "#WWII",
+        "#instagood",
+        "#'; DROP TABLE movies; --",
+    ):
+        label = hashtag_to_label(tag)
+        assert classifier.label_text(tag) == label
+        assert classifier.label_text(label) == label
+    assert len(classifier.label_text("#" + "a" * 10_000)) <= 200
+    assert classifier.label_text("#") == "#"
 
 
 def test_s_stemmer_and_bm25() -> None:

@@ -17,6 +17,8 @@ from freshrank.classify.remote import (
     ClassifierUnavailable,
     RemoteClassifier,
     RemoteClassifierError,
+    catalogue_fingerprint,
+    catalogue_url,
     predict_url,
 )
 
@@ -74,7 +76,7 @@ def test_retries_a_loading_server_then_maps_sorted_labels_back() -> None:
         "http://kserve:8080", client=client, backoff_seconds=0.01, batch_size=2, max_labels=2
     )
     movies = [Movie(id=i, title=f"T{i}", overview="o") for i in range(3)]
-    scores = remote.fit(movies).score(["a", "b", "c"])
+    scores = remote.predict([m.document for m in movies], ["a", "b", "c"]).T
     assert scores.shape == (3, 3)
     # each request holds <= 2 labels; within a request the reversed order gets the higher score
     np.testing.assert_allclose(scores[0], [0.1] * 3)  # rows are labels; "a": last of chunk ["a", "b"]
@@ -110,3 +112,18 @@ def test_empty_inputs_cost_no_request() -> None:
     remote = RemoteClassifier("http://kserve", client=httpx.Client(transport=httpx.MockTransport(handler)))
     assert remote.predict([], ["a"]).shape == (0, 1)
     assert remote.predict(["x"], []).shape == (1, 0)
+    assert remote.score(["a"]).shape == (1, 0)  # nothing fitted
+    movies = [Movie(id=1, title="T", overview="o")]
+    assert remote.fit(movies).score([]).shape == (0, 1)
+
+
+def test_catalogue_url_sits_beside_the_predict_url() -> None:
+    assert catalogue_url(predict_url("http://h:1")) == (
+        "http://h:1/v1/models/zero-shot-classifier-catalogue:predict"
+    )
+    assert catalogue_url("http://h/v1/models/m:predict") == "http://h/v1/models/m-catalogue:predict"
+
+
+def test_catalogue_fingerprint_ignores_order() -> None:
+    assert catalogue_fingerprint([3, 1, 2]) == catalogue_fingerprint([1, 2, 3])
+    assert catalogue_fingerprint([1, 2]) != catalogue_fingerprint([1, 2, 3])

@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from freshrank.config import Settings
 from freshrank.serve.kserve_server import MODEL_NAME, ZeroShotModel
+from tests.conftest import SHARED_DATA
 
 V1 = f"/v1/models/{MODEL_NAME}:predict"
 V2 = f"/v2/models/{MODEL_NAME}/infer"
@@ -76,10 +78,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_index(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The search index the module's server fits its catalogue from (empty until a test loads it)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('kserve-index') / 'search.db'}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, server_index: str) -> Iterator[str]:
     """A server with an empty registry, so it serves the implicit champion: the embedding classifier."""
     port = free_port()
-    proc = start_server(tmp_path_factory.mktemp("kserve") / "state", port)
+    proc = start_server(
+        tmp_path_factory.mktemp("kserve") / "state", port, {"FRESHRANK_SEARCH_URL": server_index}
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         seen = wait_ready(base, proc)
@@ -237,9 +247,16 @@ def test_remote_classifier_against_the_server(server: str) -> None:
         remote.predict(["x"], ["y" * 10_000])
 
 
-def test_refresh_with_classifier_url(server: str, tmp_path: Path, small_catalog_file: Path) -> None:
+def test_refresh_with_classifier_url(
+    server: str, server_index: str, tmp_path: Path, small_catalog_file: Path
+) -> None:
     """`freshrank refresh --classifier-url` scores through the server, under the served model's version."""
-    env = {**os.environ, "FRESHRANK_STATE_DIR": str(tmp_path / "state"), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "FRESHRANK_STATE_DIR": str(tmp_path / "state"),
+        "FRESHRANK_SEARCH_URL": server_index,  # the index the server fits: both score one catalogue
+        "HF_HUB_OFFLINE": "1",
+    }
     cli = str(Path(sys.executable).with_name("freshrank"))
     loaded = subprocess.run(
         [cli, "load", "-i", str(small_catalog_file), "--json"], env=env, capture_output=True
@@ -263,3 +280,61 @@ def test_a_body_over_the_limit_is_413_before_parsing(server: str) -> None:
     response = httpx.post(f"{server}/v1/models/{MODEL_NAME}:predict", content=big)
     assert response.status_code == 413
     assert "larger than 1,048,576 bytes" in response.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def tiny_hybrid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained hybrid (every signal: cosine, BM25, NLI head, PRF, cross-encoder), tiny enough for CPU."""
+    from freshrank.train.trainer import train
+    from tests.classify.conftest import tiny_params
+
+    root = tmp_path_factory.mktemp("tiny-hybrid")
+    settings = Settings(data_dir=SHARED_DATA, state_dir=root / "state")
+    return train(tiny_params(), root / "model", settings).model_dir
+
+
+def test_remote_scores_equal_local_scores(
+    tiny_hybrid: Path, tmp_path: Path, small_catalog_file: Path
+) -> None:
+    """One model version, one set of scores: a trained hybrid scored in-process and by `serve classifier`."""
+    from freshrank.classify.factory import load_classifier
+    from freshrank.classify.registry import ModelMetrics
+    from freshrank.classify.remote import RemoteClassifier, RemoteClassifierError
+    from freshrank.loop import ScoringLoop
+    from freshrank.train.registry import Registry
+
+    state = tmp_path / "state"
+    settings = Settings(state_dir=state)
+    registry = Registry.from_settings(settings)
+    card = registry.register(
+        tiny_hybrid,
+        model_type="hybrid",
+        base_model="",
+        data="",
+        data_hash="",
+        params={},
+        metrics=ModelMetrics(),
+    )
+    registry.set_champion(card.version, "test")
+    ScoringLoop.from_settings(settings).load(small_catalog_file)
+    movies = ScoringLoop.from_settings(settings).reader.catalog()
+    labels = ["christmas", "#DinosaurMovies", "space war"]
+    local = load_classifier(settings).fit(movies)
+    expected = local.score(labels)
+
+    port = free_port()
+    proc = start_server(state, port)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        remote = RemoteClassifier(f"http://127.0.0.1:{port}").fit(list(reversed(movies)))
+        got = remote.score(labels)[:, ::-1]  # fitted in reverse order: columns come back in that order
+        assert remote.version == local.version == card.version
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        assert (np.argsort(-got, axis=1, kind="stable") == np.argsort(-expected, axis=1, kind="stable")).all()
+        # what the remote score used to be (free texts, no catalogue statistics) is not the local score
+        texts = remote.predict([m.document for m in movies], labels).T
+        assert not np.allclose(texts, expected, atol=1e-3)
+        with pytest.raises(RemoteClassifierError, match="another catalogue"):
+            RemoteClassifier(f"http://127.0.0.1:{port}").fit(movies[:-1]).score(labels)
+    finally:
+        stop(proc)

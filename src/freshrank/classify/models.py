@@ -37,9 +37,9 @@ from freshrank.classify.card import (
     verify_files,
 )
 from freshrank.classify.encoder import Encoder, TorchEncoder, base_model_path, cached_encode
-from freshrank.classify.labels import label_words
 from freshrank.classify.lexical import Bm25Index
 from freshrank.config import Settings
+from freshrank.labels import hashtag_to_label
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,9 @@ class NliClassifier:
     # Label text -------------------------------------------------------------------------------------
 
     def label_text(self, label: str) -> str:
-        return label_words(label) if self.card.label_text == "words" else label.strip()[:200]
+        """The words the model reads: the trend stage's own label function (labels pass through unchanged)."""
+        raw = label.strip()[:200]
+        return (hashtag_to_label(label) or raw) if self.card.label_text == "words" else raw
 
     def _hypotheses(self, labels: Sequence[str], template: str) -> list[str]:
         return [template.format(label=self.label_text(label)) for label in labels]

@@ -1,5 +1,9 @@
 """A Classifier over HTTP: scores come from a KServe ``zero-shot-classifier`` server (V1 protocol).
 
+``score`` asks the server's catalogue model (``zero-shot-classifier-catalogue``) for ``Classifier.score``
+over the catalogue both sides read from the search index, so remote scores equal local ones for the same
+model version; ``predict`` scores free texts (the transformers zero-shot pipeline's contract).
+
 Requests are batched (``batch_size`` sequences and at most ``max_labels`` labels per request), retried with
 exponential backoff on connection errors and 5xx/503 (e.g. a server still loading its model), and fail with
 :class:`ClassifierUnavailable` naming the URL when the server stays down. A 4xx is not retried: the server's
@@ -8,6 +12,7 @@ message is raised as :class:`RemoteClassifierError`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -24,6 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "zero-shot-classifier"
+CATALOGUE_SUFFIX = "-catalogue"
+# Labels per catalogue request: each answers len(catalogue) floats per label (about 0.2 MB for 12k movies).
+CATALOGUE_LABELS = 8
 
 
 class RemoteClassifierError(RuntimeError):
@@ -38,6 +46,17 @@ def predict_url(url: str, model_name: str = MODEL_NAME) -> str:
     """``http://host:port`` becomes ``http://host:port/v1/models/<model>:predict``; a full URL stays."""
     url = url.rstrip("/")
     return url if ":predict" in url.rsplit("/", 1)[-1] else f"{url}/v1/models/{model_name}:predict"
+
+
+def catalogue_url(predict: str) -> str:
+    """The catalogue model beside a predict URL: ``…/models/<model>:predict`` → ``…/<model>-catalogue``."""
+    return predict.removesuffix(":predict") + CATALOGUE_SUFFIX + ":predict"
+
+
+def catalogue_fingerprint(movie_ids: Sequence[int]) -> str:
+    """Which catalogue was fitted: a hash of its movie ids (order left out: scores are mapped by id)."""
+    digest = hashlib.sha256(",".join(map(str, sorted(movie_ids))).encode()).hexdigest()
+    return f"{len(movie_ids)}-{digest[:16]}"
 
 
 class RemoteClassifier:
@@ -60,27 +79,59 @@ class RemoteClassifier:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"classifier URL must start with http:// or https://, got {url!r}")
         self.url = predict_url(url)
+        self.catalogue_url = catalogue_url(self.url)
         self.batch_size = batch_size or (settings.classifier.batch_size if settings else 64)
         self.max_labels = max_labels
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.client = client or httpx.Client(timeout=timeout_seconds)
         self._documents: list[str] = []
+        self._ids: list[int] = []
+        self._fingerprint = catalogue_fingerprint([])
         self._version = ""
 
     @property
     def version(self) -> str:
         """The served model's version (asked once from the server; scores are cached per version)."""
         if not self._version:
-            self._post([{"sequence": "version probe", "labels": ["version"]}])
+            self._post(self.url, {"instances": [{"sequence": "version probe", "labels": ["version"]}]}, 1)
         return self._version
 
     def fit(self, movies: Sequence[Movie]) -> RemoteClassifier:
         self._documents = [m.document for m in movies]
+        self._ids = [m.id for m in movies]
+        self._fingerprint = catalogue_fingerprint(self._ids)
         return self
 
     def score(self, labels: Sequence[str]) -> np.ndarray:
-        return self.predict(self._documents, labels).T
+        """The server's ``Classifier.score`` over the same catalogue, columns mapped to this fit's order."""
+        scores = np.zeros((len(labels), len(self._ids)), dtype=np.float32)
+        if not len(labels) or not self._ids:
+            return scores
+        for lo in range(0, len(labels), CATALOGUE_LABELS):
+            chunk = list(labels[lo : lo + CATALOGUE_LABELS])
+            body = self._post(
+                self.catalogue_url,
+                {
+                    "instances": [{"label": label} for label in chunk],
+                    "parameters": {"catalogue": self._fingerprint},
+                },
+                len(chunk),
+            )
+            columns = self._columns(body)
+            for row, prediction in enumerate(body["predictions"]):
+                scores[lo + row] = np.asarray(prediction["scores"], dtype=np.float32)[columns]
+        return scores
+
+    def _columns(self, body: dict[str, Any]) -> np.ndarray:
+        """Where each fitted movie sits in the server's answer; a different catalogue is an error."""
+        if body.get("catalogue") != self._fingerprint:
+            raise RemoteClassifierError(
+                f"classifier at {self.catalogue_url} scores another catalogue ({body.get('catalogue')}) than "
+                f"this one ({self._fingerprint}): both must read the same search index"
+            )
+        position = {int(movie_id): i for i, movie_id in enumerate(body["movie_ids"])}
+        return np.array([position[movie_id] for movie_id in self._ids], dtype=np.int64)
 
     def predict(self, sequences: Sequence[str], labels: Sequence[str]) -> np.ndarray:
         scores = np.zeros((len(sequences), len(labels)), dtype=np.float32)
@@ -90,49 +141,50 @@ class RemoteClassifier:
             chunk = list(labels[lo : lo + self.max_labels])
             for start in range(0, len(sequences), self.batch_size):
                 batch = sequences[start : start + self.batch_size]
-                predictions = self._post([{"sequence": s, "labels": chunk} for s in batch])
+                body = self._post(
+                    self.url, {"instances": [{"sequence": s, "labels": chunk} for s in batch]}, len(batch)
+                )
+                predictions = body["predictions"]
                 for row, prediction in enumerate(predictions):
                     by_label = dict(zip(prediction["labels"], prediction["scores"], strict=True))
                     scores[start + row, lo : lo + len(chunk)] = [by_label[label] for label in chunk]
         return scores
 
-    def _post(self, instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One V1 request with retries; returns its predictions (one per instance)."""
+    def _post(self, url: str, request: dict[str, Any], expected: int) -> dict[str, Any]:
+        """One V1 request with retries; returns the answer, checked to hold ``expected`` predictions."""
         last_error = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
             try:
-                response = self.client.post(self.url, json={"instances": instances})
+                response = self.client.post(url, json=request)
             except httpx.TransportError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
-                log.debug("classifier %s attempt %d: %s", self.url, attempt + 1, last_error)
+                log.debug("classifier %s attempt %d: %s", url, attempt + 1, last_error)
                 continue
             if response.status_code >= 500 or response.status_code == 429:
                 last_error = f"HTTP {response.status_code}: {_message(response)}"
-                log.debug("classifier %s attempt %d: %s", self.url, attempt + 1, last_error)
+                log.debug("classifier %s attempt %d: %s", url, attempt + 1, last_error)
                 continue
             if response.status_code >= 400:
-                raise RemoteClassifierError(
-                    f"classifier at {self.url} refused the request: {_message(response)}"
-                )
-            return self._predictions(response, len(instances))
+                raise RemoteClassifierError(f"classifier at {url} refused the request: {_message(response)}")
+            return self._answer(url, response, expected)
         raise ClassifierUnavailable(
-            f"classifier server at {self.url} unavailable after {self.retries + 1} attempts ({last_error})"
+            f"classifier server at {url} unavailable after {self.retries + 1} attempts ({last_error})"
         )
 
-    def _predictions(self, response: httpx.Response, expected: int) -> list[dict[str, Any]]:
+    def _answer(self, url: str, response: httpx.Response, expected: int) -> dict[str, Any]:
         try:
             body = response.json()
             predictions = body["predictions"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise RemoteClassifierError(f"classifier at {self.url} sent no V1 predictions: {exc}") from exc
+            raise RemoteClassifierError(f"classifier at {url} sent no V1 predictions: {exc}") from exc
         if not isinstance(predictions, list) or len(predictions) != expected:
             raise RemoteClassifierError(
-                f"classifier at {self.url} answered {len(predictions)} of {expected} instances"
+                f"classifier at {url} answered {len(predictions)} of {expected} instances"
             )
         self._version = str(body.get("model_version") or self._version or "remote")
-        return predictions
+        return dict(body)
 
 
 def _message(response: httpx.Response) -> str:

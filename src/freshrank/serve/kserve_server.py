@@ -9,6 +9,14 @@ independent per label in [0, 1] (the pipeline's ``multi_label=True``), so they d
 V2: ``POST /v2/models/zero-shot-classifier/infer`` with BYTES inputs ``sequence`` (shape [N]) and ``labels``
 (shape [L], shared, or [N, L]); outputs ``labels`` (BYTES [N, L], sorted) and ``scores`` (FP32 [N, L]).
 
+Catalogue scores: ``POST /v1/models/zero-shot-classifier-catalogue:predict`` with
+``{"instances": [{"label": str}], "parameters": {"catalogue": fingerprint}}`` returns
+``{"predictions": [{"label", "scores"}], "movie_ids", "catalogue", "model_version"}``: ``Classifier.score``
+over the catalogue of the search index the settings name (what a local ``refresh`` stores: every signal
+standardised over that catalogue), scores in ``movie_ids`` order. ``RemoteClassifier.score`` uses it, so
+local and remote scoring store the same numbers under the same model version. The catalogue is fitted on
+the first request, and read again when a client's fingerprint differs from the fitted one.
+
 The model loads in the background: readiness (``/v1/models/zero-shot-classifier``, ``/v2/models/.../ready``)
 is false, and inference answers 503, until it has loaded. ``/metrics`` serves Prometheus metrics. kserve
 binds 0.0.0.0; this server binds the configured host (127.0.0.1 by default).
@@ -32,13 +40,16 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from prometheus_client import Counter, Gauge
 
+from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
+from freshrank.classify.remote import CATALOGUE_SUFFIX, catalogue_fingerprint
 from freshrank.config import LifecycleSettings, Settings
 from freshrank.metrics import record_classification
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "zero-shot-classifier"
+CATALOGUE_MODEL = MODEL_NAME + CATALOGUE_SUFFIX
 
 SERVED_MODEL = Gauge(
     "freshrank_served_model_info",
@@ -158,6 +169,34 @@ def validate_v2(request: InferRequest, limits: Limits) -> list[tuple[str, list[s
     ]
 
 
+def validate_catalogue(payload: Any, limits: Limits) -> tuple[list[str], str]:
+    """(labels, the client's catalogue fingerprint or "") of a catalogue request, or InvalidInput."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
+        raise InvalidInput('expected a JSON object {"instances": [{"label": "..."}, ...]}')
+    instances = payload["instances"]
+    if not instances or not all(isinstance(i, dict) and "label" in i for i in instances):
+        raise InvalidInput("'instances' must be a non-empty list of objects with a 'label'")
+    labels = validate_labels([i["label"] for i in instances], limits, "instances")
+    parameters = payload.get("parameters") or {}
+    wanted = parameters.get("catalogue", "") if isinstance(parameters, dict) else ""
+    return labels, str(wanted)
+
+
+def catalogue_movies(settings: Settings) -> list[Movie]:
+    """The movies the scoring loop fits: the search index's (opened read-only), else the catalogue file."""
+    from freshrank.catalog.loader import load_catalog
+    from freshrank.search import open_backend
+    from freshrank.search.service import MovieSource
+
+    movies: list[Movie] = []
+    try:
+        backend = open_backend(settings.resolved_search_url, settings.search.field_weights, read_only=True)
+        movies = list(backend.movies()) if isinstance(backend, MovieSource) else []
+    except Exception as exc:  # no index yet, or a server that is down: the catalogue file, as the loop does
+        log.warning("search index unreadable (%s): fitting the catalogue file", exc)
+    return movies or load_catalog(settings.movies_path).movies
+
+
 def classify(
     classifier: Classifier, instances: Sequence[tuple[str, list[str]]]
 ) -> list[tuple[list[str], list[float]]]:
@@ -269,6 +308,82 @@ class ZeroShotModel(Model):
         )
 
 
+class CatalogueModel(Model):
+    """``Classifier.score`` over the search index's catalogue: the scores a local ``refresh`` stores.
+
+    Its own classifier instance (fitting changes how ``predict`` standardises), loaded and fitted on the
+    first request, so a server nobody asks for catalogue scores costs nothing more.
+    """
+
+    def __init__(self, settings: Settings, model: str = "champion", name: str = CATALOGUE_MODEL) -> None:
+        super().__init__(name)
+        self.settings = settings
+        self.model_ref = model
+        self.limits = Limits.from_settings(settings.lifecycle)
+        self.classifier: Classifier | None = None
+        self.fitted: tuple[str, list[int]] = ("", [])
+        self._lock = threading.Lock()
+        self.ready = True  # loads on first use; a load failure answers that request with an error
+
+    def load(self) -> bool:
+        return True
+
+    def _classifier(self) -> Classifier:
+        if self.classifier is None:
+            from freshrank.classify.registry import RegistryReader
+
+            self.classifier = RegistryReader.from_settings(self.settings).load(self.model_ref, self.settings)
+        return self.classifier
+
+    def _fit(self, classifier: Classifier, wanted: str) -> tuple[str, list[int]]:
+        """Fit the catalogue once; read it again only when a client asks for another one."""
+        if self.fitted[0] and (not wanted or wanted == self.fitted[0]):
+            return self.fitted
+        movies = catalogue_movies(self.settings)
+        ids = [m.id for m in movies]
+        fingerprint = catalogue_fingerprint(ids)
+        if fingerprint != self.fitted[0]:
+            classifier.fit(movies)
+            self.fitted = (fingerprint, ids)
+            log.info("catalogue of %d movies fitted (%s)", len(ids), fingerprint)
+        return self.fitted
+
+    def _run(self, labels: list[str], wanted: str) -> tuple[str, list[int], np.ndarray, str]:
+        started = time.perf_counter()
+        with self._lock:  # fitting and scoring share the classifier's state
+            classifier = self._classifier()
+            fingerprint, ids = self._fit(classifier, wanted)
+            scores = np.asarray(classifier.score(labels), dtype=np.float32)
+        record_classification(
+            f"kserve:{classifier.version}", len(labels) * len(ids), time.perf_counter() - started
+        )
+        return fingerprint, ids, scores, classifier.version
+
+    async def predict(
+        self,
+        payload: dict[str, Any] | InferRequest,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            labels, wanted = validate_catalogue(payload, self.limits)
+        except InvalidInput:
+            REJECTED_REQUESTS.labels(protocol="catalogue").inc()
+            raise
+        fingerprint, ids, scores, version = await asyncio.get_running_loop().run_in_executor(
+            None, self._run, labels, wanted
+        )
+        return {
+            "predictions": [
+                {"label": label, "scores": row.tolist()} for label, row in zip(labels, scores, strict=True)
+            ],
+            "movie_ids": ids,
+            "catalogue": fingerprint,
+            "model_name": self.name,
+            "model_version": version,
+        }
+
+
 def _load_in_background(model: ZeroShotModel) -> threading.Thread:
     def target() -> None:
         with contextlib.suppress(Exception):  # already logged; the server stays up and answers 503
@@ -292,6 +407,7 @@ def run(settings: Settings, host: str, port: int, model: str = "champion") -> No
     zero_shot = ZeroShotModel(settings, model)
     server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_docs_url=False)
     server.register_model(zero_shot)
+    server.register_model(CatalogueModel(settings, model))
     rest = RESTServer(
         FASTAPI_APP_IMPORT_STRING,
         server.dataplane,
