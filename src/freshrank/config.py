@@ -111,6 +111,22 @@ class LifecycleSettings(BaseModel):
     max_label_chars: int = 200
 
 
+class RetentionSettings(BaseModel):
+    """What is deleted, and when: nothing the system writes grows without bound (docs/loop.md#retention)."""
+
+    # Scores of a label that has not trended for this long are deleted by `refresh` and `freshrank gc`.
+    label_days: float = Field(default=7.0, gt=0)
+    # Scores versions kept besides the current (champion's) one, most recently written first: the previous
+    # champion (instant rollback) or a candidate being compared. Older versions are deleted.
+    keep_versions: int = Field(default=1, ge=0)
+    gc_on_refresh: bool = True
+    delete_batch: int = Field(default=2_000, ge=1)  # rows (documents) per delete transaction
+    # Evaluation runs and the judgments' change history: older entries are deleted by `freshrank gc`
+    # (judgments themselves are never deleted: they are one row per (trend, genre, movie), updated in place).
+    runs_days: float = Field(default=365.0, gt=0)
+    changes_days: float = Field(default=365.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FRESHRANK_", env_nested_delimiter="__", extra="ignore")
 
@@ -129,6 +145,7 @@ class Settings(BaseSettings):
     search: SearchSettings = Field(default_factory=SearchSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(

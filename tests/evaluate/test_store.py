@@ -121,6 +121,22 @@ def test_runs_are_stored_in_order(store: SqlJudgmentStore) -> None:
     assert [r.mean["ndcg@10"] for r in store.runs(kind="evaluate", limit=1)] == [0.25]
 
 
+def test_prune_deletes_old_runs_and_changes_never_judgments(store: SqlJudgmentStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    old, new = datetime(2020, 1, 1), datetime(2026, 1, 1)
+    for created in (old, new):
+        store.record_run(EvaluationRun("evaluate", "e", "v1", 10, {}, ["#a"], {}, created_at=created))
+    store.add([Judgment("#a", "", 1, 1)], who="alice")
+    store.add([Judgment("#a", "", 1, 2)], who="bob")
+    assert len(store.changes()) == 2
+    cut = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=5)  # every change is older than this
+    freed = store.prune(runs_before=datetime(2025, 1, 1), changes_before=cut)
+    assert freed == {"evaluation_runs": 1, "judgment_changes": 2}
+    assert [r.created_at for r in store.runs()] == [new]
+    assert store.changes() == [] and store.judgments() == [Judgment("#a", "", 1, 2)]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_migrations_are_shipped_and_idempotent(tmp_path: Path, backend: str) -> None:
     url = _url(backend, tmp_path, "m.db")

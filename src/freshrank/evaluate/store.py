@@ -350,6 +350,21 @@ class SqlJudgmentStore:
             rows = list(conn.execute(stmt))
         return [_run_of(row) for row in reversed(rows)]
 
+    # Retention ------------------------------------------------------------------------------------
+
+    def prune(self, runs_before: datetime, changes_before: datetime) -> dict[str, int]:
+        """Delete evaluation runs and judgment changes older than the cut-offs (judgments stay)."""
+        r, c = self.t.runs, self.t.changes
+        try:
+            with self.engine.begin() as conn:
+                runs = conn.execute(sa.delete(r).where(r.c.created_at < runs_before)).rowcount
+                changes = conn.execute(sa.delete(c).where(c.c.at < changes_before)).rowcount
+        except OperationalError as exc:
+            raise StoreUnavailable(
+                f"judgments store {safe_url(self.engine.url)} unavailable: {exc.orig}"
+            ) from exc
+        return {"evaluation_runs": int(runs or 0), "judgment_changes": int(changes or 0)}
+
     def _connect(self) -> Any:
         try:
             return self.engine.connect()

@@ -81,6 +81,7 @@ class RefreshReport:
     seconds: float = 0.0  # wall time of the whole refresh (fitting the catalogue included)
     scoring_seconds: float = 0.0  # time inside classifier.score only
     warnings: list[str] = field(default_factory=list)
+    gc: dict[str, Any] | None = None  # the retention pass that followed (loop/retention.py), if any
 
     @property
     def pairs_per_second(self) -> float:

@@ -21,6 +21,7 @@ from freshrank.catalog.loader import CatalogLoad, load_catalog
 from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
 from freshrank.config import Settings
+from freshrank.loop.retention import SEEN_FILE, GcReport, LabelClock, collect, plan
 from freshrank.loop.scores import Calibration, Progress, RefreshReport, refresh, score_labels, scores_version
 from freshrank.search import open_backend
 from freshrank.search.base import SearchBackend, SearchPage
@@ -75,6 +76,7 @@ class ScoringLoop:
         self._lock = threading.RLock()  # the writer's lock: fitting and writing scores, never searching
         self._load_lock = threading.Lock()
         self._state_path = settings.state_dir / STATE_FILE if keep_state else None
+        self._clock: LabelClock | None = None
         self.calibration = Calibration.named(settings.search.calibration, settings.search.calibration_z)
         self.reader = SearchService(
             settings,
@@ -132,6 +134,35 @@ class ScoringLoop:
         labels = self.current_labels(warnings) if hashtags is None else self.labels_of(hashtags, warnings)
         report = self.score(labels, progress, warnings)
         report.warnings = warnings + report.warnings
+        if self._state_path is not None:  # a scratch loop (the gate's) leaves retention alone
+            self.clock().touch(labels)
+            if self.settings.retention.gc_on_refresh:
+                report.gc = self.gc(report.model_version, labels).to_dict()
+        return report
+
+    def clock(self) -> LabelClock:
+        """When each label last trended (``labels_seen.db`` in the state directory)."""
+        if self._clock is None:
+            self._clock = LabelClock(self.settings.state_dir / SEEN_FILE)
+        return self._clock
+
+    def gc(self, current_version: str | None = None, trending: Sequence[str] | None = None) -> GcReport:
+        """Delete the scores retention no longer keeps (loop/retention.py); under the writer's lock."""
+        warnings: list[str] = []
+        if trending is None:
+            trending = self.current_labels(warnings)
+            self.clock().touch(trending)
+        if current_version is None:
+            current_version = str(read_state(self.settings).get("model_version") or "") or self.version(
+                warnings
+            )
+        policy, now = self.settings.retention, time.time()
+        with self._lock:
+            entries = self.backend.score_entries()
+            doomed = plan(entries, self.clock().last_seen(), current_version, trending, policy, now)
+            report = collect(self.backend, doomed, policy.delete_batch, len(entries))
+        self.clock().forget_before(now - policy.label_days * 86_400)
+        report.errors = warnings + report.errors
         return report
 
     def score(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import typer
 from rich.markup import escape
@@ -91,5 +92,58 @@ def monitor_command(
     raise typer.Exit(EXIT_CODES[report.decision])
 
 
+def gc_command(
+    scores_only: bool = typer.Option(False, "--scores-only", help="Leave the evaluation history alone."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout (logs on stderr)."),
+) -> None:
+    """Delete what retention no longer keeps and report what was freed (settings: retention.*).
+
+    Scores of labels that have not trended for retention.label_days (7) and of model versions that are
+    neither current nor among the retention.keep_versions (1) most recently written; evaluation runs older
+    than retention.runs_days and judgment changes older than retention.changes_days (365). Judgments are
+    never deleted. `refresh` runs the scores part too. Exit 3 when a store is unreachable, 1 on other errors.
+    """
+    from freshrank.evaluate.store import StoreUnavailable, open_judgment_store
+    from freshrank.loop.commands import open_loop
+
+    settings = Settings()
+    policy = settings.retention
+    loop = open_loop(settings)
+    try:
+        report = loop.gc().to_dict()
+    except Exception as exc:  # the backend went away between opening and deleting
+        err.print(f"[red]error:[/] retention failed: {escape(str(exc))}")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
+    history: dict[str, int] = {}
+    if not scores_only:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        try:
+            store = open_judgment_store(settings.resolved_judgments_url)
+            history = store.prune(
+                now - timedelta(days=policy.runs_days), now - timedelta(days=policy.changes_days)
+            )
+        except StoreUnavailable as exc:
+            report["errors"].append(str(exc))
+    for problem in report["errors"]:
+        err.print(f"[yellow]warning:[/] {escape(problem)}")
+    if as_json:
+        print_json({"scores": report, "history": history})
+    else:
+        freed = f"; {history['evaluation_runs']} evaluation runs" if history else ""
+        freed += f", {history['judgment_changes']} judgment changes" if history else ""
+        out.print(
+            f"deleted {len(report['deleted'])} of {report['entries']} stored (model version, label) entries, "
+            f"{report['rows']} rows, in {report['seconds']:.2f} s{freed}"
+        )
+        for item in report["deleted"][:20]:
+            out.print(
+                f"  {escape(item['model_version'])} {escape(item['label'][:60])!r}: {escape(item['reason'])}"
+            )
+    if report["errors"]:
+        unreachable = any("unavailable" in e for e in report["errors"])
+        raise typer.Exit(EXIT_UNAVAILABLE if unreachable else EXIT_ERROR)
+
+
 def register(app: typer.Typer) -> None:
     app.command("monitor")(monitor_command)
+    app.command("gc")(gc_command)

@@ -39,6 +39,15 @@ class SearchPage:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ScoreEntry:
+    """One stored (model version, label) and when its scores were written (epoch seconds)."""
+
+    model_version: str
+    label: str
+    scored_at: float
+
+
 class SearchBackend(Protocol):
     """SQLite FTS5 (embedded default), OpenSearch, Elasticsearch: one contract test suite for all three."""
 
@@ -51,6 +60,17 @@ class SearchBackend(Protocol):
         ...
 
     def scored_labels(self, model_version: str) -> set[str]: ...
+
+    def score_entries(self) -> list[ScoreEntry]:
+        """Every stored (model version, label), for retention."""
+        ...
+
+    def delete_scores(self, model_version: str, label: str, batch: int = 2_000) -> int:
+        """Delete one label's scores in small transactions (searches keep running); returns rows freed.
+
+        The scores go first and the entry last, so an interrupted delete is finished by the next one.
+        """
+        ...
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Ranked by text_score + boost_weight * sum(trend scores); ties broken by id."""

@@ -44,7 +44,7 @@ from elasticsearch import (
 )
 
 from freshrank.catalog.models import Movie
-from freshrank.search.base import SearchHit, SearchPage, SearchRequest
+from freshrank.search.base import ScoreEntry, SearchHit, SearchPage, SearchRequest
 from freshrank.search.opensearch import label_key, query_terms
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,55 @@ class ElasticsearchBackend:
         except _ERRORS as exc:
             raise ElasticsearchError(f"could not publish the scores of {label!r}: {exc}") from exc
 
+    def delete_scores(self, model_version: str, label: str, batch: int = 2_000) -> int:
+        """Remove one label's features, ``batch`` movies per bulk, then its registry entry; returns movies.
+
+        No scripting on the integ-test distribution: each movie is read and written back without the
+        feature, guarded by its sequence number (a concurrent write wins and the movie is read again).
+        """
+        self.ensure_indices()
+        key = label_key(model_version, label)
+        try:
+            entry = self.client.get(index=self.registry_name, id=key)
+            source = entry.get("_source")
+        except NotFoundError:
+            source = None
+        except _ERRORS as exc:
+            raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {exc}") from exc
+        freed = self._strip_feature(source["feature"], batch) if source else 0
+        try:
+            self.client.delete(index=self.registry_name, id=key, refresh=True)
+        except NotFoundError:
+            pass
+        except _ERRORS as exc:
+            raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {exc}") from exc
+        return freed
+
+    def _strip_feature(self, feature: str, batch: int) -> int:
+        freed = 0
+        while True:
+            response = self._call(
+                self.client.search,
+                index=self.index_name,
+                query={"term": {"trend": {"value": feature}}},
+                size=max(1, int(batch)),
+                seq_no_primary_term=True,
+            )
+            hits = response["hits"]["hits"]
+            if not hits:
+                return freed
+            operations: list[dict[str, Any]] = []
+            for hit in hits:
+                doc = hit["_source"]
+                doc["trend"] = {k: v for k, v in (doc.get("trend") or {}).items() if k != feature}
+                guard = {"if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]}
+                operations += [{"index": {"_index": self.index_name, "_id": hit["_id"], **guard}}, doc]
+            result = self._call(self.client.bulk, operations=operations, refresh=True)
+            done = sum(1 for item in result["items"] if item["index"].get("status") in (200, 201))
+            if not done:  # every write refused (not only lost races): stop rather than loop
+                raise ElasticsearchError(f"could not remove feature {feature}: {result['items'][0]['index']}")
+            freed += done
+
     def _bulk(self, actions: Iterable[dict[str, Any]], what: str, missing_ok: bool = False) -> int:
         """Run bulk actions; any failed item (bar a missing movie when allowed) fails the whole call."""
         written = 0
@@ -279,6 +328,20 @@ class ElasticsearchBackend:
 
     def scored_labels(self, model_version: str) -> set[str]:
         return {entry["label"] for entry in self._registry(model_version)}
+
+    def score_entries(self) -> list[ScoreEntry]:
+        self.ensure_indices()
+        response = self._call(
+            self.client.search,
+            index=self.registry_name,
+            query={"match_all": {}},
+            size=10_000,
+            sort=[{"scored_at": "asc"}],
+        )
+        return [
+            ScoreEntry(e["model_version"], e["label"], float(e["scored_at"]))
+            for e in (hit["_source"] for hit in response["hits"]["hits"])
+        ]
 
     def model_versions(self) -> list[str]:
         """Model versions with stored scores, most recently written first."""

@@ -37,7 +37,7 @@ from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import NotFoundError, OpenSearchException, RequestError
 
 from freshrank.catalog.models import Movie
-from freshrank.search.base import SearchHit, SearchPage, SearchRequest
+from freshrank.search.base import ScoreEntry, SearchHit, SearchPage, SearchRequest
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,51 @@ class OpenSearchBackend:
         except OpenSearchException as exc:
             raise OpenSearchError(f"could not publish the scores of {label!r}: {exc}") from exc
 
+    def delete_scores(self, model_version: str, label: str, batch: int = 2_000) -> int:
+        """Remove one label's features, ``batch`` movies per bulk, then its registry entry; returns movies.
+
+        The integ-test distribution has no scripting module, so each movie is read and written back without
+        the feature, guarded by its sequence number (a concurrent write wins and the movie is read again).
+        """
+        self.ensure_indices()
+        key = label_key(model_version, label)
+        try:
+            source = self.client.get(index=self.registry_name, id=key).get("_source")
+        except NotFoundError:
+            source = None
+        except OpenSearchException as exc:
+            raise OpenSearchError(f"OpenSearch at {self.url} failed: {exc}") from exc
+        freed = 0
+        if source:
+            query = {"rank_feature": {"field": f"trend.{source['feature']}"}}
+            freed = self._strip_feature(source["feature"], query, batch)
+        try:
+            self.client.delete(index=self.registry_name, id=key, params={"refresh": "true"})
+        except NotFoundError:
+            pass
+        except OpenSearchException as exc:
+            raise OpenSearchError(f"OpenSearch at {self.url} failed: {exc}") from exc
+        return freed
+
+    def _strip_feature(self, feature: str, query: dict[str, Any], batch: int) -> int:
+        freed = 0
+        while True:
+            body = {"query": query, "size": max(1, int(batch)), "seq_no_primary_term": True}
+            hits = self._call(self.client.search, index=self.index_name, body=body)["hits"]["hits"]
+            if not hits:
+                return freed
+            lines: list[dict[str, Any]] = []
+            for hit in hits:
+                doc = hit["_source"]
+                doc["trend"] = {k: v for k, v in (doc.get("trend") or {}).items() if k != feature}
+                guard = {"if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]}
+                lines += [{"index": {"_index": self.index_name, "_id": hit["_id"], **guard}}, doc]
+            result = self._call(self.client.bulk, body=lines, params={"refresh": "true"})
+            done = sum(1 for item in result["items"] if item["index"].get("status") in (200, 201))
+            if not done:  # every write refused (not only lost races): stop rather than loop
+                raise OpenSearchError(f"could not remove feature {feature}: {result['items'][0]['index']}")
+            freed += done
+
     def _bulk(self, actions: Iterable[dict[str, Any]], what: str, missing_ok: bool = False) -> int:
         """Run bulk actions; any failed item (bar a missing movie when allowed) fails the whole call."""
         written = 0
@@ -286,6 +331,15 @@ class OpenSearchBackend:
 
     def scored_labels(self, model_version: str) -> set[str]:
         return {entry["label"] for entry in self._registry(model_version)}
+
+    def score_entries(self) -> list[ScoreEntry]:
+        self.ensure_indices()
+        body = {"query": {"match_all": {}}, "size": 10_000, "sort": [{"scored_at": "asc"}]}
+        response = self._call(self.client.search, index=self.registry_name, body=body)
+        return [
+            ScoreEntry(e["model_version"], e["label"], float(e["scored_at"]))
+            for e in (hit["_source"] for hit in response["hits"]["hits"])
+        ]
 
     def model_versions(self) -> list[str]:
         """Model versions with stored scores, most recently written first."""

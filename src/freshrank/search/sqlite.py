@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from freshrank.catalog.models import Movie
-from freshrank.search.base import SearchHit, SearchPage, SearchRequest
+from freshrank.search.base import ScoreEntry, SearchHit, SearchPage, SearchRequest
 from freshrank.search.sqlite_text import Boost, TextRanker
 
 # FTS5 column order; bm25() takes one weight per column in this order.
@@ -297,6 +297,32 @@ class SqliteBackend:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
+    def delete_scores(self, model_version: str, label: str, batch: int = 2_000) -> int:
+        """Delete one label's scores, ``batch`` rows per transaction (readers never wait: WAL), entry last."""
+        freed = 0
+        key = (model_version, label)
+        while True:
+            with self._lock, self._transaction():
+                deleted = self._db.execute(
+                    "DELETE FROM trend_scores WHERE model_version = ? AND label = ? AND movie_id IN"
+                    " (SELECT movie_id FROM trend_scores WHERE model_version = ? AND label = ? LIMIT ?)",
+                    (*key, *key, max(1, int(batch))),
+                ).rowcount
+                if deleted == 0:
+                    self._db.execute("DELETE FROM scored_labels WHERE model_version = ? AND label = ?", key)
+            freed += deleted
+            if deleted == 0:
+                return freed
+
+    def stored_bytes(self) -> int:
+        """Bytes in use in the database file (its free pages, reused by later writes, left out)."""
+        with self._reading() as db:
+            pages = (
+                db.execute("PRAGMA page_count").fetchone()[0]
+                - db.execute("PRAGMA freelist_count").fetchone()[0]
+            )
+            return int(pages * db.execute("PRAGMA page_size").fetchone()[0])
+
     # Reading -----------------------------------------------------------------------------------------
 
     def scored_labels(self, model_version: str) -> set[str]:
@@ -305,6 +331,11 @@ class SqliteBackend:
                 "SELECT label FROM scored_labels WHERE model_version = ?", (model_version,)
             ).fetchall()
         return {row[0] for row in rows}
+
+    def score_entries(self) -> list[ScoreEntry]:
+        with self._reading() as db:
+            rows = db.execute("SELECT model_version, label, scored_at FROM scored_labels").fetchall()
+        return [ScoreEntry(str(v), str(label), float(at)) for v, label, at in rows]
 
     def model_versions(self) -> list[str]:
         """Model versions with stored scores, most recently written first."""
