@@ -106,7 +106,7 @@ def gc_command(
     from freshrank.evaluate.store import StoreUnavailable, open_judgment_store
     from freshrank.loop.commands import open_loop
 
-    settings = Settings()
+    settings = cli_settings()
     policy = settings.retention
     loop = open_loop(settings)
     try:
