@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from freshrank.catalog.models import Movie
+from freshrank.search import open_backend
 from freshrank.search.base import SearchBackend, SearchRequest
 from freshrank.search.elasticsearch import ElasticsearchBackend, ElasticsearchError
 from freshrank.search.opensearch import OpenSearchBackend, OpenSearchError
@@ -330,3 +331,13 @@ def test_elasticsearch_down_is_a_clear_error() -> None:
     with pytest.raises(ElasticsearchError, match="unavailable"):
         engine.search(SearchRequest(text="christmas"))
     engine.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["elasticsearch://elastic:x@127.0.0.1:9/down", "opensearch://127.0.0.1:9/down"]
+)
+def test_a_server_that_is_down_is_named_as_such(url: str) -> None:
+    engine = open_backend(url)
+    with pytest.raises((ElasticsearchError, OpenSearchError), match="server not reachable \\(is it running"):
+        engine.search(SearchRequest(text="christmas"))
+    engine.close()  # type: ignore[attr-defined]

@@ -39,6 +39,19 @@ def test_replace_and_top_best_first(store_url: str) -> None:
     store.close()
 
 
+def test_a_reader_sees_each_new_snapshot_from_another_writer(store_url: str) -> None:
+    """Readers may keep a decoded snapshot (SQLite does, per written_at stamp), never past a replace."""
+    reader, writer = open_trend_store(store_url), open_trend_store(store_url)
+    for round_ in range(3):
+        writer.replace([trend(f"t{round_}", 1.0), trend("shared", 2.0 + round_)])
+        assert [t.hashtag for t in reader.top()] == ["#shared", f"#t{round_}"]
+        assert reader.top(1)[0].score == 2.0 + round_
+    writer.clear()
+    assert reader.top() == []
+    reader.close()
+    writer.close()
+
+
 def test_history_of_a_hashtag(store_url: str) -> None:
     store = open_trend_store(store_url)
     store.replace([trend("SharkWeek", 3.0, history=(0, 1, 5, 9))])

@@ -33,7 +33,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from elastic_transport import TransportError
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import (
     ApiError,
     AuthenticationException,
@@ -56,6 +57,8 @@ DEFAULT_FIELD_WEIGHTS = {"title": 4.0, "tagline": 2.0, "overview": 1.0, "cast": 
 MAX_LIMIT = 10_000
 MAX_RESULT_WINDOW = 100_000  # offset + limit beyond this is refused by the engine; we clamp and warn
 BULK_CHUNK = 2_000
+REQUEST_TIMEOUT = 5.0  # seconds for a search or a lookup: a search box must not hang for 30 s × retries
+WRITE_TIMEOUT = 120.0  # a bulk request of BULK_CHUNK updates, or a refresh after one
 MIN_FEATURE = 1e-30  # Lucene stores positive normal floats only; smaller scores count as 0
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,200}$")
 _ERRORS = (ApiError, TransportError)
@@ -123,7 +126,7 @@ class ElasticsearchBackend:
         self,
         url: str,
         field_weights: Mapping[str, float] | None = None,
-        timeout: float = 30.0,
+        timeout: float = REQUEST_TIMEOUT,
         client: Elasticsearch | None = None,
     ) -> None:
         base, auth, self.index_name = parse_url(url)
@@ -137,10 +140,11 @@ class ElasticsearchBackend:
             hosts=[base],
             basic_auth=auth,
             request_timeout=timeout,
-            max_retries=2,
-            retry_on_timeout=True,
+            max_retries=1,
+            retry_on_timeout=False,
             http_compress=True,
         )
+        self._writer = self.client.options(request_timeout=WRITE_TIMEOUT)  # bulk, refresh, index admin
         self._ready = False
 
     def close(self) -> None:
@@ -168,18 +172,18 @@ class ElasticsearchBackend:
         try:
             if self.client.indices.exists(index=name):
                 return
-            self.client.indices.create(index=name, settings=settings, mappings=mappings)
+            self._writer.indices.create(index=name, settings=settings, mappings=mappings)
         except (AuthenticationException, AuthorizationException) as exc:
             raise self._refused(exc) from exc
         except ApiError as exc:
             if exc.message != "resource_already_exists_exception":
                 raise ElasticsearchError(f"cannot create index {name}: {exc}") from exc
         except TransportError as exc:
-            raise ElasticsearchError(f"Elasticsearch at {self.url} unavailable: {exc}") from exc
+            raise ElasticsearchError(f"Elasticsearch at {self.url} unavailable: {_reason(exc)}") from exc
 
     def drop(self) -> None:
         """Delete both indices (tests and resets)."""
-        self.client.indices.delete(index=f"{self.index_name},{self.registry_name}", ignore_unavailable=True)
+        self._writer.indices.delete(index=f"{self.index_name},{self.registry_name}", ignore_unavailable=True)
         self._ready = False
 
     # Writing ---------------------------------------------------------------------------------------
@@ -199,7 +203,7 @@ class ElasticsearchBackend:
             for movie in movies
         )
         written = self._bulk(actions, what="indexing movies")
-        self._call(self.client.indices.refresh, index=self.index_name)
+        self._call(self._writer.indices.refresh, index=self.index_name)
         return written
 
     def put_scores(self, model_version: str, label: str, scores: Mapping[int, float]) -> None:
@@ -223,7 +227,7 @@ class ElasticsearchBackend:
         )
         self._bulk(actions, what=f"scores of {label!r}", missing_ok=True)
         if positive:  # the refresh before the registry flip makes the values searchable first
-            self._call(self.client.indices.refresh, index=self.index_name)
+            self._call(self._writer.indices.refresh, index=self.index_name)
         entry = {
             "model_version": model_version,
             "label": label,
@@ -232,7 +236,7 @@ class ElasticsearchBackend:
             "scored_at": time.time(),
         }
         try:
-            self.client.index(
+            self._writer.index(
                 index=self.registry_name, id=label_key(model_version, label), document=entry, refresh=True
             )
         except _ERRORS as exc:
@@ -293,7 +297,7 @@ class ElasticsearchBackend:
         errors: list[str] = []
         try:
             for ok, item in helpers.streaming_bulk(
-                self.client,
+                self._writer,
                 actions,
                 chunk_size=BULK_CHUNK,
                 raise_on_error=False,
@@ -495,7 +499,7 @@ class ElasticsearchBackend:
         except ApiError as exc:
             raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {exc}") from exc
         except TransportError as exc:
-            raise ElasticsearchError(f"Elasticsearch at {self.url} unavailable: {exc}") from exc
+            raise ElasticsearchError(f"Elasticsearch at {self.url} unavailable: {_reason(exc)}") from exc
 
 
 def _ranking_query(
@@ -559,3 +563,12 @@ def _finite(score: float, movie_id: int) -> float:
     if not math.isfinite(value):
         raise ValueError(f"score for movie {movie_id} is not a finite number: {score!r}")
     return value
+
+
+def _reason(exc: TransportError) -> str:
+    """One line saying what went wrong; a server that is down or hung is named as such."""
+    if isinstance(exc, ConnectionTimeout):
+        return "timed out (server overloaded or hung?)"
+    if isinstance(exc, TransportConnectionError):
+        return "server not reachable (is it running? `bash scripts/services.sh up elasticsearch`)"
+    return str(exc)

@@ -34,7 +34,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from opensearchpy import OpenSearch, helpers
-from opensearchpy.exceptions import NotFoundError, OpenSearchException, RequestError
+from opensearchpy.exceptions import (
+    ConnectionError as OpenSearchConnectionError,
+)
+from opensearchpy.exceptions import (
+    ConnectionTimeout,
+    NotFoundError,
+    OpenSearchException,
+    RequestError,
+)
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import ScoreEntry, SearchHit, SearchPage, SearchRequest
@@ -49,6 +57,8 @@ MAX_TERM_CHARS = 100
 MAX_LIMIT = 10_000
 MAX_RESULT_WINDOW = 100_000  # offset + limit beyond this is refused by the engine; we clamp and warn
 BULK_CHUNK = 2_000
+REQUEST_TIMEOUT = 5.0  # seconds for a search or a lookup: a search box must not hang for 30 s × retries
+WRITE_TIMEOUT = 120.0  # a bulk request of BULK_CHUNK updates, or a refresh after one
 MIN_FEATURE = 1e-30  # Lucene stores positive normal floats only; smaller scores count as 0
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,200}$")
 
@@ -130,7 +140,7 @@ class OpenSearchBackend:
         self,
         url: str,
         field_weights: Mapping[str, float] | None = None,
-        timeout: float = 30.0,
+        timeout: float = REQUEST_TIMEOUT,
         client: OpenSearch | None = None,
     ) -> None:
         self.url = url
@@ -141,8 +151,9 @@ class OpenSearchBackend:
         if unknown:
             raise OpenSearchError(f"unknown search fields in field_weights: {sorted(unknown)}")
         self.client = client or OpenSearch(
-            hosts=[base], timeout=timeout, max_retries=2, retry_on_timeout=True, http_compress=True
+            hosts=[base], timeout=timeout, max_retries=1, retry_on_timeout=False, http_compress=True
         )
+        self.timeout = timeout
         self._ready = False
 
     def close(self) -> None:
@@ -172,16 +183,18 @@ class OpenSearchBackend:
         try:
             if self.client.indices.exists(index=name):
                 return
-            self.client.indices.create(index=name, body=body)
+            self.client.indices.create(index=name, body=body, request_timeout=WRITE_TIMEOUT)
         except RequestError as exc:
             if exc.error != "resource_already_exists_exception":
                 raise OpenSearchError(f"cannot create index {name}: {exc}") from exc
         except OpenSearchException as exc:
-            raise OpenSearchError(f"OpenSearch at {self.url} unavailable: {exc}") from exc
+            raise OpenSearchError(f"OpenSearch at {self.url} unavailable: {self._reason(exc)}") from exc
 
     def drop(self) -> None:
         """Delete both indices (tests and `freshrank` resets)."""
-        self.client.indices.delete(index=f"{self.index_name},{self.registry_name}", ignore=[404])
+        self.client.indices.delete(
+            index=f"{self.index_name},{self.registry_name}", ignore=[404], request_timeout=WRITE_TIMEOUT
+        )
         self._ready = False
 
     # Writing ---------------------------------------------------------------------------------------
@@ -201,7 +214,7 @@ class OpenSearchBackend:
             for movie in movies
         )
         written = self._bulk(actions, what="indexing movies")
-        self.client.indices.refresh(index=self.index_name)
+        self._call(self.client.indices.refresh, index=self.index_name, request_timeout=WRITE_TIMEOUT)
         return written
 
     def put_scores(self, model_version: str, label: str, scores: Mapping[int, float]) -> None:
@@ -232,7 +245,7 @@ class OpenSearchBackend:
         )
         self._bulk(actions, what=f"scores of {label!r}", missing_ok=True)
         if positive:
-            self._call(self.client.indices.refresh, index=self.index_name)
+            self._call(self.client.indices.refresh, index=self.index_name, request_timeout=WRITE_TIMEOUT)
         entry = {
             "model_version": model_version,
             "label": label,
@@ -242,7 +255,11 @@ class OpenSearchBackend:
         }
         try:
             self.client.index(
-                index=self.registry_name, id=label_key(model_version, label), body=entry, refresh=True
+                request_timeout=WRITE_TIMEOUT,
+                index=self.registry_name,
+                id=label_key(model_version, label),
+                body=entry,
+                refresh=True,
             )
         except OpenSearchException as exc:
             raise OpenSearchError(f"could not publish the scores of {label!r}: {exc}") from exc
@@ -305,6 +322,7 @@ class OpenSearchBackend:
                 max_retries=3,
                 initial_backoff=1,
                 max_backoff=8,
+                request_timeout=WRITE_TIMEOUT,
             ):
                 result = next(iter(item.values()))
                 if ok:
@@ -312,7 +330,7 @@ class OpenSearchBackend:
                 elif not (missing_ok and result.get("status") == 404):
                     errors.append(str(result.get("error", result))[:200])
         except OpenSearchException as exc:
-            raise OpenSearchError(f"{what} failed: {exc}") from exc
+            raise OpenSearchError(f"{what} failed: {self._reason(exc)}") from exc
         if errors:
             raise OpenSearchError(f"{what} failed for {len(errors)} documents, e.g. {errors[0]}")
         return written
@@ -533,7 +551,15 @@ class OpenSearchBackend:
             self._ready = False  # the index was deleted under us: recreate it on the next call
             raise OpenSearchError(f"OpenSearch index missing: {exc}") from exc
         except OpenSearchException as exc:
-            raise OpenSearchError(f"OpenSearch at {self.url} failed: {exc}") from exc
+            raise OpenSearchError(f"OpenSearch at {self.url} failed: {self._reason(exc)}") from exc
+
+    def _reason(self, exc: OpenSearchException) -> str:
+        """One line saying what went wrong; a server that is down or hung is named as such."""
+        if isinstance(exc, ConnectionTimeout):
+            return "timed out (server overloaded or hung?)"
+        if isinstance(exc, OpenSearchConnectionError):
+            return "server not reachable (is it running? `bash scripts/services.sh up opensearch`)"
+        return str(exc)
 
 
 def _movie_doc(movie: Movie) -> dict[str, Any]:

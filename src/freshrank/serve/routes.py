@@ -224,6 +224,8 @@ def write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
             result = wb.judgments.add([judgment], who=WHO, source="workbench")
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
+        finally:
+            wb.forget_qrels()
         return {"saved": True, "added": result.added, "changed": result.changed, "judgment": asdict(judgment)}
 
     @router.post("/snapshots", status_code=201)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
@@ -44,6 +45,8 @@ from freshrank.trends import Trend, TrendStore, open_trend_store
 log = logging.getLogger(__name__)
 
 SPARKLINE_POINTS = 24
+QRELS_TTL_SECONDS = 2.0  # grades saved by another process show within this
+MAX_CACHED_QRELS = 4096
 
 # Components ------------------------------------------------------------------------------------------
 
@@ -70,6 +73,7 @@ class Workbench:
         self._candidate: tuple[str, ScoringLoop] | None = None
         self.monitor_lock = threading.Lock()
         self.monitor_cache: tuple[float, dict[str, Any]] | None = None
+        self._qrels: dict[tuple[str, str], tuple[float, dict[int, int]]] = {}
 
     def _get(self, name: str, opener: Callable[[], Any]) -> Any:
         with self._lock:
@@ -118,9 +122,30 @@ class Workbench:
 
     @property
     def judgments(self) -> JudgmentStore:
+        opened = self._opened.get("judgments store")
+        if opened is not None:
+            return opened
         url = self.settings.resolved_judgments_url
         store: JudgmentStore = self._get("judgments store", lambda: open_judgment_store(url))
         return store
+
+    def qrels(self, key: str, genre: str) -> dict[int, int]:
+        """The grades of one query, read at most once per ``QRELS_TTL_SECONDS`` (a search shows them);
+        a grade saved through this API is seen at once (``forget_qrels``)."""
+        now = time.monotonic()
+        cached = self._qrels.get((key, genre))
+        if cached is not None and now - cached[0] < QRELS_TTL_SECONDS:
+            return cached[1]
+        qrels = {j.doc_id: j.grade for j in self.judgments.judgments(trend=key, genre=genre)}
+        with self._lock:
+            if len(self._qrels) >= MAX_CACHED_QRELS:
+                self._qrels.clear()
+            self._qrels[(key, genre)] = (now, qrels)
+        return qrels
+
+    def forget_qrels(self) -> None:
+        with self._lock:
+            self._qrels.clear()
 
     @property
     def snapshots(self) -> SnapshotStore:
@@ -264,7 +289,7 @@ def query_qrels(wb: Workbench, key: str, genre: str) -> dict[int, int]:
     if not key:
         return {}
     try:
-        return {j.doc_id: j.grade for j in wb.judgments.judgments(trend=key, genre=genre)}
+        return wb.qrels(key, genre)
     except Unavailable:
         raise
     except Exception as exc:

@@ -40,6 +40,7 @@ class SQLiteTrendStore:
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._snapshot: tuple[float, list[Trend]] | None = None  # (written_at, its trends)
 
     def replace(self, trends: Sequence[Trend]) -> None:
         rows = [(rank, tag_key(t.hashtag), encode(t)) for rank, t in enumerate(ranked(trends))]
@@ -55,11 +56,18 @@ class SQLiteTrendStore:
             )
 
     def top(self, n: int | None = None) -> list[Trend]:
-        if not self._fresh():
+        """The snapshot, decoded once per snapshot: readers (the API, several times a request) check only
+        its ``written_at`` stamp, which every ``replace`` (here or in another process) rewrites."""
+        written = self.written_at()
+        if written is None or time.time() - written > self.ttl_seconds:
             return []
-        limit = -1 if n is None else max(n, 0)
-        rows = self._db.execute("SELECT trend FROM trend_snapshot ORDER BY rank LIMIT ?", (limit,)).fetchall()
-        return [decode(row[0]) for row in rows]
+        cached = self._snapshot
+        if cached is None or cached[0] != written:
+            # Read after the stamp: at least as new as it; a newer snapshot has a newer stamp, re-read then.
+            rows = self._db.execute("SELECT trend FROM trend_snapshot ORDER BY rank").fetchall()
+            cached = (written, [decode(row[0]) for row in rows])
+            self._snapshot = cached
+        return list(cached[1]) if n is None else cached[1][: max(n, 0)]
 
     def history(self, hashtag: str, n: int | None = None) -> list[int]:
         if not self._fresh():
