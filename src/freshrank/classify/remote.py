@@ -5,21 +5,28 @@ over the catalogue both sides read from the search index, so remote scores equal
 model version; ``predict`` scores free texts (the transformers zero-shot pipeline's contract).
 
 Requests are batched (``batch_size`` sequences and at most ``max_labels`` labels per request), retried with
-exponential backoff on connection errors and 5xx/503 (e.g. a server still loading its model), and fail with
+exponential backoff on refused connections and 5xx/503 (e.g. a server still loading its model), and fail with
 :class:`ClassifierUnavailable` naming the URL when the server stays down. A 4xx is not retried: the server's
 message is raised as :class:`RemoteClassifierError`.
+
+A hung server (paused, not dead: it accepts connections and never answers) costs one timeout
+(``classifier.timeout_seconds``, not retried), and a circuit breaker per server (pybreaker, shared by every
+client of that URL in the process) then fails calls at once with :class:`CircuitOpen` for
+``classifier.breaker_reset_seconds``, after which one trial call decides whether it closes again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
+import pybreaker
 
 from freshrank.catalog.models import Movie
 
@@ -40,6 +47,30 @@ class RemoteClassifierError(RuntimeError):
 
 class ClassifierUnavailable(RemoteClassifierError):
     """The server could not be reached, or kept failing, after every retry."""
+
+
+class CircuitOpen(ClassifierUnavailable):
+    """The server failed a moment ago: the call was not tried."""
+
+
+_breakers: dict[str, pybreaker.CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker_for(url: str, reset_s: float) -> pybreaker.CircuitBreaker:
+    """The process-wide breaker of one classifier server (scheme, host and port of ``url``)."""
+    parts = httpx.URL(url)
+    address = f"{parts.scheme}://{parts.host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    with _breakers_lock:
+        if address not in _breakers:
+            _breakers[address] = pybreaker.CircuitBreaker(
+                fail_max=1,
+                reset_timeout=reset_s,
+                name=address,
+                throw_new_error_on_trip=False,  # the first failure keeps its own error
+                exclude=[lambda exc: not isinstance(exc, ClassifierUnavailable)],  # a 4xx says it is alive
+            )
+        return _breakers[address]
 
 
 def predict_url(url: str, model_name: str = MODEL_NAME) -> str:
@@ -73,7 +104,7 @@ class RemoteClassifier:
         max_labels: int = 100,
         retries: int = 4,
         backoff_seconds: float = 0.5,
-        timeout_seconds: float = 120.0,
+        timeout_seconds: float | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -84,7 +115,13 @@ class RemoteClassifier:
         self.max_labels = max_labels
         self.retries = retries
         self.backoff_seconds = backoff_seconds
-        self.client = client or httpx.Client(timeout=timeout_seconds)
+        limits = settings.classifier if settings else None
+        read = timeout_seconds or (limits.score_timeout_seconds if limits else 120.0)
+        connect = min(read, limits.connect_timeout_seconds if limits else 2.0)
+        self.client = client or httpx.Client(timeout=httpx.Timeout(read, connect=connect))
+        probe = min(read, limits.timeout_seconds if limits else 5.0)
+        self.probe_timeout = httpx.Timeout(probe, connect=min(probe, connect))
+        self._breaker = breaker_for(self.url, limits.breaker_reset_seconds if limits else 30.0)
         self._documents: list[str] = []
         self._ids: list[int] = []
         self._fingerprint = catalogue_fingerprint([])
@@ -94,7 +131,8 @@ class RemoteClassifier:
     def version(self) -> str:
         """The served model's version (asked once from the server; scores are cached per version)."""
         if not self._version:
-            self._post(self.url, {"instances": [{"sequence": "version probe", "labels": ["version"]}]}, 1)
+            probe = {"instances": [{"sequence": "version probe", "labels": ["version"]}]}
+            self._post(self.url, probe, 1, self.probe_timeout)
         return self._version
 
     def fit(self, movies: Sequence[Movie]) -> RemoteClassifier:
@@ -150,14 +188,35 @@ class RemoteClassifier:
                     scores[start + row, lo : lo + len(chunk)] = [by_label[label] for label in chunk]
         return scores
 
-    def _post(self, url: str, request: dict[str, Any], expected: int) -> dict[str, Any]:
+    def _post(
+        self, url: str, request: dict[str, Any], expected: int, timeout: httpx.Timeout | None = None
+    ) -> dict[str, Any]:
+        """One V1 request through the server's circuit breaker; see ``_try``."""
+        try:
+            answer: dict[str, Any] = self._breaker.call(self._try, url, request, expected, timeout)
+        except pybreaker.CircuitBreakerError as exc:
+            raise CircuitOpen(
+                f"circuit open, not retried yet: classifier {self._breaker.name} failed "
+                f"<{self._breaker.reset_timeout:g} s ago"
+            ) from exc
+        return answer
+
+    def _try(
+        self, url: str, request: dict[str, Any], expected: int, timeout: httpx.Timeout | None
+    ) -> dict[str, Any]:
         """One V1 request with retries; returns the answer, checked to hold ``expected`` predictions."""
+        timeout = timeout or self.client.timeout
         last_error = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
             try:
-                response = self.client.post(url, json=request)
+                response = self.client.post(url, json=request, timeout=timeout)
+            except httpx.TimeoutException as exc:  # a hung server: waiting again would only double the cost
+                raise ClassifierUnavailable(
+                    f"classifier {self._breaker.name} did not answer within {timeout.read:g} s "
+                    f"({type(exc).__name__}, {url})"
+                ) from exc
             except httpx.TransportError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
                 log.debug("classifier %s attempt %d: %s", url, attempt + 1, last_error)

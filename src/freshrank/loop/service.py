@@ -20,6 +20,7 @@ from typing import Any
 from freshrank.catalog.loader import CatalogLoad, load_catalog
 from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
+from freshrank.classify.remote import ClassifierUnavailable
 from freshrank.config import Settings
 from freshrank.loop.retention import SEEN_FILE, GcReport, LabelClock, collect, plan
 from freshrank.loop.scores import Calibration, Progress, RefreshReport, refresh, score_labels, scores_version
@@ -122,7 +123,15 @@ class ScoringLoop:
     def version(self, warnings: list[str]) -> str:
         """The scores version of the current classifier; ``""`` (with a warning) when it cannot be loaded."""
         classifier = self.classifier(warnings)
-        return scores_version(classifier, self.calibration) if classifier is not None else ""
+        if classifier is None:
+            return ""
+        try:  # a remote classifier asks its server once; a hung or dead one must not fail the search
+            return scores_version(classifier, self.calibration)
+        except Exception as exc:
+            log.warning("classifier version unavailable: %s", exc)
+            if warnings is not None:
+                warnings.append(f"classifier unavailable ({shorten(str(exc))})")
+            return ""
 
     # Scoring -----------------------------------------------------------------------------------------
 
@@ -177,9 +186,19 @@ class ScoringLoop:
             report.failed = {label: self._classifier_error for label in labels}
             return report
         with self._lock:
-            report = refresh(
-                self.backend, classifier, labels, lambda: self._fit(classifier), progress, self.calibration
-            )
+            try:
+                report = refresh(
+                    self.backend,
+                    classifier,
+                    labels,
+                    lambda: self._fit(classifier),
+                    progress,
+                    self.calibration,
+                )
+            except ClassifierUnavailable as exc:  # a remote server that is down, hung or refusing
+                report = RefreshReport(classifier=classifier.name, model_version="", trending=list(labels))
+                report.failed = {label: shorten(str(exc)) for label in labels}
+                return report
         self._save_state(model_version=report.model_version)
         return report
 
