@@ -46,18 +46,34 @@ def test_scores_are_deterministic_and_label_order_is_kept(
     np.testing.assert_allclose(classifier.score(["#christmas"])[0], both[0], atol=1e-5)
 
 
-def test_version_is_a_content_hash(tiny_model_dir: Path, settings: Settings, tmp_path: Path) -> None:
-    first = load_model_dir(tiny_model_dir, settings).version
-    assert first == load_model_dir(tiny_model_dir, settings).version
-    assert first.startswith("hybrid-") and first.endswith(model_digest(tiny_model_dir))
+def test_version_is_stamped_at_training_and_read_without_hashing(
+    tiny_model_dir: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = read_card(tiny_model_dir)
+    assert card.version.startswith("hybrid-") and card.files  # stamped once, when training ended
+    import freshrank.classify.card as card_module
+    import freshrank.classify.models as models_module
+
+    def no_hashing(*args: object) -> str:
+        raise AssertionError("a load hashed the weights")
+
+    for module, name in (
+        (card_module, "_sha256"),
+        (card_module, "model_digest"),
+        (models_module, "model_digest"),
+    ):
+        monkeypatch.setattr(module, name, no_hashing)
+    assert load_model_dir(tiny_model_dir, settings).version == card.version
+    monkeypatch.undo()
+    # a model directory from before stamping: its id is still the content hash of card and weights
     copy = tmp_path / "copy"
     import shutil
 
     shutil.copytree(tiny_model_dir, copy)
-    card = json.loads((copy / "freshrank-model.json").read_text())
-    card["template"] = "A film about {label}."
-    (copy / "freshrank-model.json").write_text(json.dumps(card))
-    assert load_model_dir(copy, settings).version != first
+    legacy = json.loads((copy / "freshrank-model.json").read_text())
+    legacy.pop("version"), legacy.pop("files")
+    (copy / "freshrank-model.json").write_text(json.dumps(legacy))
+    assert load_model_dir(copy, settings).version == f"hybrid-{model_digest(copy)}"
 
 
 def test_card_and_missing_directory(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from freshrank.config import Settings
+from freshrank.evaluate.base import QueryId
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
 from freshrank.evaluate.store import open_judgment_store
 from freshrank.serve.api import create_app
@@ -212,6 +213,7 @@ def test_query_metrics_match_the_reference_definitions(
     finally:
         store.close()
     metrics = client.get("/api/query-metrics", params=CHRISTMAS_FAMILY).json()
+    assert QueryId.parse(metrics["query_id"]) == QueryId("#christmas", "Family")  # the key evaluate uses
     assert metrics["ndcg_at_10"] == pytest.approx(ndcg_at_k(ranking, qrels, 10))
     assert metrics["p_at_10"] == pytest.approx(precision_at_k(ranking, qrels, 10))
     assert metrics["judged_at_10"] == pytest.approx(judged_at_k(ranking, qrels, 10))
@@ -223,7 +225,8 @@ def test_text_queries_are_judged_under_their_text(client: TestClient) -> None:
     metrics = client.get("/api/query-metrics", params={"q": "elf", "boost": "false"}).json()
     assert metrics["key"] == "elf" and metrics["judgments"] == 0
     empty = client.get("/api/query-metrics").json()
-    assert empty["key"] == "" and empty["ndcg_at_10"] is None  # nothing to judge without text or trend
+    # nothing to judge without text or trend
+    assert empty["key"] == empty["query_id"] == "" and empty["ndcg_at_10"] is None
 
 
 # Compare and snapshots ------------------------------------------------------------------------------

@@ -470,7 +470,8 @@ def history_command(
     for column in ("when (UTC)", "who", "trend | genre", "doc", "old", "new", "source"):
         table.add_column(column)
     for c in changes:
-        table.add_row(c.at.strftime("%Y-%m-%d %H:%M:%S"), escape(c.who), escape(f"{c.trend}|{c.genre}"),
+        query = escape(str(QueryId(c.trend, c.genre)))
+        table.add_row(c.at.strftime("%Y-%m-%d %H:%M:%S"), escape(c.who), query,
                       str(c.doc_id), _grade(c.old_grade), _grade(c.new_grade), escape(c.source))  # fmt: skip
     out.print(table)
 

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from freshrank.classify.registry import EMBEDDING, RegistryReader
-from freshrank.evaluate.base import Judgment
+from freshrank.evaluate.base import Judgment, QueryId
 from freshrank.serve.schemas import (
     CompareOut,
     CompareParams,
@@ -45,7 +45,7 @@ from freshrank.serve.workbench import (
     champion_version,
     compare_baseline,
     compare_models,
-    judgment_key,
+    judged_query,
     plain,
     query_figures,
     query_qrels,
@@ -73,11 +73,9 @@ def read_routes(wb: Workbench) -> APIRouter:
     def query_metrics(params: Annotated[SearchParams, Query()], caller: Who) -> QueryMetrics:
         """nDCG@10, P@10 and the judged share of the top 10 of this query's ranking."""
         boost = boost_for(wb, params)
-        key = judgment_key(params.q, params.trend)
+        judged = judged_query(params.q, params.trend, params.genre)
         page = rank_page(wb, caller, params.q, params.genre, boost.request, K)
-        return query_figures(
-            key, params.genre, [hit.id for hit in page.hits], query_qrels(wb, key, params.genre)
-        )
+        return query_figures(judged, [hit.id for hit in page.hits], query_qrels(wb, judged))
 
     @router.get("/trends", response_model=list[TrendOut])
     def trends(n: Annotated[int, Query(ge=1, le=100)] = 20) -> list[TrendOut]:
@@ -233,9 +231,8 @@ def write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
         params = SearchParams(q=body.q, genre=body.genre, trend=body.trend, limit=body.limit)
         client = request.client.host if request.client else "unknown"
         out = search_out(wb, Caller(client, may_write=True), params)
-        metrics = query_figures(
-            out.query.key, body.genre, [h.id for h in out.hits], query_qrels(wb, out.query.key, body.genre)
-        )
+        judged = QueryId(out.query.key, body.genre)
+        metrics = query_figures(judged, [h.id for h in out.hits], query_qrels(wb, judged))
         snapshot = Snapshot(
             name=body.name,
             query=SnapshotQuery(

@@ -114,6 +114,7 @@ class SearchOut(BaseModel):
 
 
 class QueryMetrics(BaseModel):
+    query_id: str  # the QueryId text ``key|genre`` its judgments and figures go by ("" = nothing judged)
     key: str
     genre: str
     ndcg_at_10: float | None

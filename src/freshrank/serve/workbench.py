@@ -18,7 +18,7 @@ from fastapi import HTTPException
 
 from freshrank.classify.registry import CHAMPION, RegistryError, RegistryReader
 from freshrank.config import Settings
-from freshrank.evaluate.base import JudgmentStore
+from freshrank.evaluate.base import JudgmentStore, QueryId
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
 from freshrank.evaluate.store import open_judgment_store
 from freshrank.labels import hashtag_to_label
@@ -211,6 +211,11 @@ def judgment_key(q: str, trends: Sequence[str]) -> str:
     return text or " ".join(trends)
 
 
+def judged_query(q: str, trends: Sequence[str], genre: str) -> QueryId:
+    """The judged query a search is (its ``trend`` empty when there is nothing to judge)."""
+    return QueryId(judgment_key(q, trends), genre)
+
+
 def hashtag_words(trends: Sequence[str]) -> str:
     from freshrank.evaluate.runner import hashtag_words as words
 
@@ -285,11 +290,12 @@ def _label_map(wb: Workbench, picked: Sequence[str]) -> dict[str, str]:
     return {**labels, **{hashtag_to_label(h): h for h in picked}}
 
 
-def query_qrels(wb: Workbench, key: str, genre: str) -> dict[int, int]:
-    if not key:
+def query_qrels(wb: Workbench, query: QueryId) -> dict[int, int]:
+    """The graded documents of one query (its row of the ``Qrels``)."""
+    if not query.trend:
         return {}
     try:
-        return wb.qrels(key, genre)
+        return wb.qrels(query.trend, query.genre)
     except Unavailable:
         raise
     except Exception as exc:
@@ -323,10 +329,13 @@ def _hit_out(
     )
 
 
-def query_figures(key: str, genre: str, ranking: list[int], qrels: dict[int, int]) -> QueryMetrics:
+def query_figures(query: QueryId, ranking: list[int], qrels: dict[int, int]) -> QueryMetrics:
+    """The workbench's figures of one query's ranking, keyed by its ``QueryId``."""
+    key, genre = query.trend, query.genre
     judged = qrels if key else {}
     if not key:
         return QueryMetrics(
+            query_id="",
             key=key,
             genre=genre,
             ndcg_at_10=None,
@@ -337,6 +346,7 @@ def query_figures(key: str, genre: str, ranking: list[int], qrels: dict[int, int
             relevant=0,
         )
     return QueryMetrics(
+        query_id=str(query),
         key=key,
         genre=genre,
         ndcg_at_10=ndcg_at_k(ranking, judged, K),
@@ -365,11 +375,12 @@ def boost_for(wb: Workbench, params: SearchParams) -> Boost:
 
 def search_out(wb: Workbench, caller: Caller, params: SearchParams) -> SearchOut:
     boost = boost_for(wb, params)
-    key = judgment_key(params.q, params.trend)
+    judged = judged_query(params.q, params.trend, params.genre)
+    key = judged.trend
     page = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit, params.offset)
     warnings = list(page.warnings)
     try:
-        qrels = query_qrels(wb, key, params.genre)
+        qrels = query_qrels(wb, judged)
     except Unavailable as exc:  # search goes on without the grades
         qrels = {}
         warnings.append(f"{exc}: grades are not shown")
@@ -405,7 +416,10 @@ def _side(name: str, query: QueryOut, page: SearchPage, qrels: dict[int, int]) -
         for i, hit in enumerate(page.hits, start=1)
     ]
     return CompareSide(
-        name=name, query=query, metrics=query_figures(query.key, query.genre, ranking, qrels), rows=rows
+        name=name,
+        query=query,
+        metrics=query_figures(QueryId(query.key, query.genre), ranking, qrels),
+        rows=rows,
     )
 
 
@@ -424,8 +438,9 @@ def _link_movement(left: CompareSide, right: CompareSide) -> None:
 def compare_baseline(wb: Workbench, caller: Caller, params: CompareParams) -> CompareOut:
     """Boosted ranking against the lexical baseline (text, or the hashtags' words, with no boost)."""
     boost = boost_for(wb, params)
-    key = judgment_key(params.q, params.trend)
-    qrels = query_qrels(wb, key, params.genre)
+    judged = judged_query(params.q, params.trend, params.genre)
+    key = judged.trend
+    qrels = query_qrels(wb, judged)
     base_text = params.q or hashtag_words(params.trend)
     base = rank_page(wb, caller, base_text, params.genre, [], params.limit)
     boosted = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit)
@@ -447,8 +462,9 @@ def compare_models(wb: Workbench, caller: Caller, params: CompareParams) -> Comp
     if not params.candidate:
         raise HTTPException(422, "mode=models needs candidate=<model version>")
     boost = boost_for(wb, params)
-    key = judgment_key(params.q, params.trend)
-    qrels = query_qrels(wb, key, params.genre)
+    judged = judged_query(params.q, params.trend, params.genre)
+    key = judged.trend
+    qrels = query_qrels(wb, judged)
     candidate_loop = wb.candidate(params.candidate)
     champion = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit)
     candidate = rank_page(

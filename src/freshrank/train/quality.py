@@ -16,7 +16,7 @@ import numpy as np
 
 from freshrank.catalog.models import Movie
 from freshrank.classify.base import Classifier
-from freshrank.evaluate.base import Judgment
+from freshrank.evaluate.base import Judgment, QueryId
 
 MEASURES = ("nDCG@10", "P@10", "R@100")
 
@@ -32,7 +32,7 @@ class Query:
 
     @property
     def query_id(self) -> str:
-        return f"{self.trend}|{self.genre}"
+        return str(QueryId(self.trend, self.genre))
 
 
 @dataclass

@@ -438,10 +438,7 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
         params=params.model_dump(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    if params.adapter == "lora":  # the shipped form: its id comes from the card, not from hashing on load
-        stamp_version(out_dir, card)
-    else:
-        write_card(out_dir, card)
+    stamp_version(out_dir, card)  # the id every load reads from the card: no hashing of weights on load
     nli_path = params.data[0] if params.data and not params.data[0].startswith("hub:") else settings.nli_path
     accuracy = dev_accuracy(out_dir, nli_path, limit=params.dev_pairs, settings=settings)
     seconds = time.perf_counter() - started

@@ -369,7 +369,7 @@ function setMetric(id, value, previous, text) {
 async function loadMetrics() {
   try {
     const m = await api(`/api/query-metrics?${queryParams()}`);
-    const before = state.metrics && state.metrics.key === m.key && state.metrics.genre === m.genre ? state.metrics : null;
+    const before = state.metrics && state.metrics.query_id === m.query_id ? state.metrics : null;
     setMetric("m-ndcg", m.ndcg_at_10, before && before.ndcg_at_10, fmt(m.ndcg_at_10));
     setMetric("m-p", m.p_at_10, before && before.p_at_10, fmt(m.p_at_10, 2));
     setMetric("m-judged", m.judged_at_10, null, m.key ? `${pct(m.judged_at_10)} (${m.judged_in_top}/10)` : "–");
