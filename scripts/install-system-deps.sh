@@ -13,6 +13,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)  # builds Elasticsearch's analysis plugin
 command -v curl >/dev/null || need+=(curl)
 command -v unzip >/dev/null || need+=(unzip)
+command -v socat >/dev/null || need+=(socat)  # a relay the hung-server tests pause (SIGSTOP)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

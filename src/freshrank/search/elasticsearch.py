@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import pybreaker
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import (
@@ -46,6 +47,7 @@ from elasticsearch import (
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import ScoreEntry, SearchHit, SearchPage, SearchRequest
+from freshrank.search.breaker import breaker_for, open_message
 from freshrank.search.opensearch import label_key, query_terms
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,7 @@ class ElasticsearchBackend:
             http_compress=True,
         )
         self._writer = self.client.options(request_timeout=WRITE_TIMEOUT)  # bulk, refresh, index admin
+        self._breaker = breaker_for(base, (TransportConnectionError, ConnectionTimeout))
         self._ready = False
 
     def close(self) -> None:
@@ -490,7 +493,9 @@ class ElasticsearchBackend:
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
-            return method(**kwargs)
+            return self._breaker.call(method, **kwargs)
+        except pybreaker.CircuitBreakerError as exc:
+            raise ElasticsearchError(open_message(self._breaker, "Elasticsearch")) from exc
         except NotFoundError as exc:
             self._ready = False  # the index was deleted under us: recreate it on the next call
             raise ElasticsearchError(f"Elasticsearch index missing: {exc}") from exc

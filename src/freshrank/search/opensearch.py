@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import pybreaker
 from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import (
     ConnectionError as OpenSearchConnectionError,
@@ -46,6 +47,7 @@ from opensearchpy.exceptions import (
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import ScoreEntry, SearchHit, SearchPage, SearchRequest
+from freshrank.search.breaker import breaker_for, open_message
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,7 @@ class OpenSearchBackend:
             hosts=[base], timeout=timeout, max_retries=1, retry_on_timeout=False, http_compress=True
         )
         self.timeout = timeout
+        self._breaker = breaker_for(base, (OpenSearchConnectionError,))  # ConnectionTimeout included
         self._ready = False
 
     def close(self) -> None:
@@ -546,7 +549,9 @@ class OpenSearchBackend:
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
-            return method(**kwargs)
+            return self._breaker.call(method, **kwargs)
+        except pybreaker.CircuitBreakerError as exc:
+            raise OpenSearchError(open_message(self._breaker, "OpenSearch")) from exc
         except NotFoundError as exc:
             self._ready = False  # the index was deleted under us: recreate it on the next call
             raise OpenSearchError(f"OpenSearch index missing: {exc}") from exc
