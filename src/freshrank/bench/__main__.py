@@ -18,6 +18,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "classify": ("classify",),
     "engines": ("engines",),
     "search": ("search",),
+    "concurrency": ("concurrency",),
+    "soak": ("soak",),
 }
 RESULTS = Path("bench-results.json")
 

@@ -1,0 +1,413 @@
+"""The whole system under load for minutes (issue 17, item 8): ``make bench`` section ``soak``.
+
+``freshrank serve api`` on the full catalogue (SQLite search, a private Redis trend store, SQLite judgments)
+while, at the same time:
+
+* ``SOAK_CLIENTS`` (20) clients search without pause (mixed queries, the current trends boosting);
+* a feeder publishes a new trend snapshot every ``FEED_S`` seconds (three new labels each time, words from
+  movie titles), as a replay would;
+* ``POST /api/refresh`` every ``REFRESH_S`` seconds scores the new labels (the embedding classifier, in the
+  server) and runs retention, with ``retention.label_days`` shortened to ``LABEL_TTL_S`` seconds so that it
+  acts within the run;
+* judgments are written through the API (``POST /api/judgments``) every ``JUDGE_S`` seconds;
+* Redis is killed (SIGKILL) at 40 % of the run and restarted ``OUTAGE_S`` seconds later.
+
+Reported: requests, 5xx and transport errors inside and outside the outage, p99 per ``BUCKET_S`` seconds,
+the server's RSS and the search database's size over time, and whether every acknowledged judgment is in the
+store at the end; a PNG plot (``FRESHRANK_SOAK_PLOT``, default ``soak.png``). ``FRESHRANK_SOAK_SECONDS``
+sets the length (default 600). OpenSearch is not killed here: it is shared with other jobs on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from freshrank.bench.search import GENRES, OFFSETS, TEXTS, _free_port, _load, _pct
+from freshrank.bench.searchdata import TREND_LABELS, TrendScores
+from freshrank.catalog.loader import load_catalog
+from freshrank.config import Settings
+from freshrank.console import err
+
+SOAK_CLIENTS = 20
+FEED_S = 15.0
+REFRESH_S = 20.0
+JUDGE_S = 0.5
+OUTAGE_S = 20.0
+BUCKET_S = 30.0
+LABEL_TTL_S = 90.0
+SAMPLE_S = 5.0
+TOKEN = "soak-token"
+
+
+@dataclass
+class Stack:
+    """The servers of one run and where their state lives."""
+
+    root: Path
+    api: subprocess.Popen[bytes]
+    redis: subprocess.Popen[bytes]
+    redis_port: int
+    base: str
+    db: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _start_redis(root: Path, port: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server") or "redis-server"
+    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen([*args, "--dir", str(root)], stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    return process
+
+
+def prepare(root: Path, settings: Settings) -> tuple[Path, str]:
+    """A search database with the catalogue and 20 labels of calibrated scores under the API's version."""
+    from freshrank.classify.embedding import EmbeddingClassifier
+    from freshrank.loop.scores import Calibration, scores_version
+    from freshrank.search.sqlite import SqliteBackend
+
+    movies = load_catalog(settings.movies_path).movies
+    calibration = Calibration.named(settings.search.calibration, settings.search.calibration_z)
+    version = scores_version(EmbeddingClassifier(cache_dir=settings.cache_dir), calibration)
+    db = root / "search.db"
+    backend = SqliteBackend(f"sqlite:///{db}")
+    backend.index(movies)
+    scores = TrendScores(movies)
+    for label in TREND_LABELS:
+        backend.put_scores(version, label, scores.scores(label))
+    backend.close()
+    return db, version
+
+
+def start_stack(root: Path, settings: Settings, extra_env: dict[str, str] | None = None) -> Stack:
+    """Redis, the prepared database and the API server (its state dir shares the machine's encoder cache)."""
+    import httpx
+
+    db, _ = prepare(root, settings)
+    state = root / "state"
+    state.mkdir()
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    (state / "cache").symlink_to(settings.cache_dir.resolve())  # the catalogue is encoded once per machine
+    redis_port = _free_port()
+    redis_proc = _start_redis(root, redis_port)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "FRESHRANK_STATE_DIR": str(state),
+        "FRESHRANK_SEARCH_URL": f"sqlite:///{db}",
+        "FRESHRANK_TREND_STORE_URL": f"redis://127.0.0.1:{redis_port}/0?prefix=soak",
+        "FRESHRANK_CLASSIFIER__NAME": "embedding",
+        "FRESHRANK_SERVE__API_TOKEN": TOKEN,
+        **(extra_env or {}),
+    }
+    publish(env["FRESHRANK_TREND_STORE_URL"], list(TREND_LABELS))
+    cmd = [sys.executable, "-m", "freshrank.cli", "serve", "api", "--port", str(port)]
+    log = (root / "api.log").open("wb")
+    api = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(1500):
+        try:
+            if httpx.get(f"{base}/api/search", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return Stack(root, api, redis_proc, redis_port, base, db, env)
+
+
+def stop_stack(stack: Stack) -> None:
+    for process in (stack.api, stack.redis):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def publish(url: str, labels: list[str]) -> None:
+    from freshrank.trends import Trend, open_trend_store
+
+    store = open_trend_store(url)
+    try:
+        store.replace(
+            [
+                Trend("#" + label.replace(" ", ""), label, 30.0 - i, 100, 1.0)
+                for i, label in enumerate(labels[:20])
+            ]
+        )
+    finally:
+        store.close()
+
+
+def search_params() -> list[dict[str, Any]]:
+    return [{"q": t, "genre": g or "", "offset": o} for t in TEXTS for g in GENRES for o in OFFSETS]
+
+
+async def clients(base: str, count: int, seconds: float, record: list[tuple[float, float, int]]) -> None:
+    """``count`` clients searching without pause for ``seconds``: (start time, ms, status; 0 = no answer)."""
+    import httpx
+
+    params = search_params()
+    deadline = time.time() + seconds
+
+    async def client(seed: int) -> None:
+        rng = random.Random(seed)
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            while time.time() < deadline:
+                started = time.time()
+                try:
+                    status = (await http.get("/api/search", params=rng.choice(params))).status_code
+                except httpx.HTTPError:
+                    status = 0
+                record.append((started, (time.time() - started) * 1000, status))
+
+    await asyncio.gather(*(client(i) for i in range(count)))
+
+
+class Background:
+    """The feeder, the refresher, the judge, the sampler and the Redis outage, each a thread."""
+
+    def __init__(self, stack: Stack, seconds: float, words: list[str]) -> None:
+        self.stack, self.seconds, self.words = stack, seconds, words
+        self.stop = threading.Event()
+        self.started = time.time()
+        self.samples: list[dict[str, float]] = []
+        self.judged: dict[tuple[str, int], int] = {}
+        self.counts = {
+            "feeds": 0,
+            "feeds_failed": 0,
+            "refreshes": 0,
+            "refreshes_failed": 0,
+            "judge_failed": 0,
+        }
+        self.refresh_reports: list[dict[str, Any]] = []
+        self.outage: tuple[float, float] = (0.0, 0.0)
+        self.threads = [
+            threading.Thread(target=fn, daemon=True)
+            for fn in (self._feed, self._refresh, self._judge, self._sample, self._outage)
+        ]
+
+    def __enter__(self) -> Background:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=120)
+
+    def _feed(self) -> None:
+        rng = random.Random(17)
+        labels = list(TREND_LABELS)
+        while not self.stop.wait(FEED_S):
+            labels = [" ".join(rng.sample(self.words, 2)) for _ in range(3)] + labels[:17]
+            try:
+                publish(self.stack.env["FRESHRANK_TREND_STORE_URL"], labels)
+                self.counts["feeds"] += 1
+            except Exception:  # Redis is down (the outage): the next feed tries again
+                self.counts["feeds_failed"] += 1
+
+    def _refresh(self) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        while not self.stop.wait(REFRESH_S):
+            try:
+                response = httpx.post(f"{self.stack.base}/api/refresh", headers=headers, timeout=300)
+                ok = response.status_code == 200
+                if ok:
+                    self.refresh_reports.append(response.json()["report"])
+            except httpx.HTTPError:
+                ok = False
+            self.counts["refreshes" if ok else "refreshes_failed"] += 1
+
+    def _judge(self) -> None:
+        import httpx
+
+        rng = random.Random(23)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=self.stack.base, headers=headers, timeout=60) as http:
+            while not self.stop.wait(JUDGE_S):
+                key = (f"#{rng.choice(TREND_LABELS).replace(' ', '')}", rng.randint(1, 400_000))
+                grade = rng.randint(0, 3)
+                body = {"query": key[0], "genre": "", "doc_id": key[1], "grade": grade}
+                try:
+                    if http.post("/api/judgments", json=body).status_code == 200:
+                        self.judged[key] = grade
+                        continue
+                except httpx.HTTPError:
+                    pass
+                self.counts["judge_failed"] += 1
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(
+                {
+                    "t": time.time() - self.started,
+                    "rss_mb": _rss_mb(self.stack.api.pid),
+                    "db_mb": sum(_size(Path(f"{self.stack.db}{s}")) for s in ("", "-wal")) / 2**20,
+                    "load": os.getloadavg()[0],
+                }
+            )
+            if self.stop.wait(SAMPLE_S):
+                return
+
+    def _outage(self) -> None:
+        if self.stop.wait(self.seconds * 0.4):
+            return
+        killed = time.time()
+        self.stack.redis.send_signal(signal.SIGKILL)
+        self.stack.redis.wait()
+        self.stop.wait(OUTAGE_S)
+        self.stack.redis = _start_redis(self.stack.root, self.stack.redis_port)
+        self.outage = (killed, time.time())
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def judgments_lost(stack: Stack, judged: dict[tuple[str, int], int]) -> int:
+    """Acknowledged judgments missing (or with another grade) in the store at the end."""
+    from freshrank.evaluate.store import open_judgment_store
+
+    store = open_judgment_store(f"sqlite:///{stack.root / 'state' / 'judgments.db'}")
+    stored = {(j.trend, j.doc_id): j.grade for j in store.judgments()}
+    store.close()
+    return sum(1 for key, grade in judged.items() if stored.get(key) != grade)
+
+
+def summarise(
+    record: list[tuple[float, float, int]], bg: Background, started: float, seconds: float
+) -> dict[str, Any]:
+    down, up = bg.outage
+    grace = 5.0  # the request in flight when Redis died, and the first after it came back
+    inside = [r for r in record if down - grace <= r[0] <= up + grace]
+    outside = [r for r in record if not down - grace <= r[0] <= up + grace]
+    buckets = []
+    for lo in range(0, int(seconds), int(BUCKET_S)):
+        ms = [r[1] for r in record if lo <= r[0] - started < lo + BUCKET_S]
+        if ms:
+            buckets.append({"t": lo, "requests": len(ms), "p50_ms": round(_pct(ms, 0.5), 1),
+                            "p99_ms": round(_pct(ms, 0.99), 1)})  # fmt: skip
+    rss = [s["rss_mb"] for s in bg.samples]
+    db = [s["db_mb"] for s in bg.samples]
+    return {
+        "soak_seconds": seconds,
+        "soak_clients": SOAK_CLIENTS,
+        "soak_requests": len(record),
+        "soak_requests_per_s": round(len(record) / seconds, 1),
+        "soak_5xx_outside_outage": sum(1 for r in outside if r[2] >= 500),
+        "soak_no_answer_outside_outage": sum(1 for r in outside if r[2] == 0),
+        "soak_5xx_during_outage": sum(1 for r in inside if r[2] >= 500),
+        "soak_ok_during_outage": sum(1 for r in inside if r[2] == 200),
+        "soak_outage_s": round(up - down, 1),
+        "soak_outage_at_s": round(down - started, 1),
+        "soak_p99_ms": round(_pct([r[1] for r in record], 0.99), 1),
+        "soak_p99_per_bucket": buckets,
+        "soak_rss_mb_first_last_max": [round(rss[0], 1), round(rss[-1], 1), round(max(rss), 1)]
+        if rss
+        else [],
+        "soak_db_mb_first_last_max": [round(db[0], 1), round(db[-1], 1), round(max(db), 1)] if db else [],
+        "soak_feeds": bg.counts["feeds"],
+        "soak_feeds_failed": bg.counts["feeds_failed"],
+        "soak_refreshes": bg.counts["refreshes"],
+        "soak_refreshes_failed": bg.counts["refreshes_failed"],
+        "soak_labels_scored": sum(len(r.get("scored", [])) for r in bg.refresh_reports),
+        "soak_labels_deleted": sum(len((r.get("gc") or {}).get("deleted", [])) for r in bg.refresh_reports),
+        "soak_judgments_acknowledged": len(bg.judged),
+        "soak_judge_failed": bg.counts["judge_failed"],
+        "soak_load_avg_min_max": [
+            round(min(s["load"] for s in bg.samples), 1),
+            round(max(s["load"] for s in bg.samples), 1),
+        ],  # fmt: skip
+        "soak_samples": bg.samples,
+    }
+
+
+def plot(figures: dict[str, Any], record: list[tuple[float, float, int]], started: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    buckets = figures["soak_p99_per_bucket"]
+    axes[0].step([b["t"] for b in buckets], [b["p99_ms"] for b in buckets], where="post", label="p99")
+    axes[0].step([b["t"] for b in buckets], [b["p50_ms"] for b in buckets], where="post", label="p50")
+    axes[0].set_ylabel(f"search ms per {BUCKET_S:g} s")
+    axes[0].legend()
+    samples = figures["soak_samples"]
+    axes[1].plot([s["t"] for s in samples], [s["rss_mb"] for s in samples])
+    axes[1].set_ylabel("API server RSS (MB)")
+    axes[2].plot([s["t"] for s in samples], [s["db_mb"] for s in samples])
+    axes[2].set_ylabel("search.db + WAL (MB)")
+    axes[2].set_xlabel("seconds")
+    at, length = figures["soak_outage_at_s"], figures["soak_outage_s"]
+    for ax in axes:
+        ax.axvspan(at, at + length, color="red", alpha=0.15)
+    axes[0].set_title(
+        f"soak: {SOAK_CLIENTS} clients, {figures['soak_requests']} searches, Redis killed (red), "
+        f"load {figures['soak_load_avg_min_max'][0]}-{figures['soak_load_avg_min_max'][1]}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def run() -> dict[str, Any]:
+    seconds = float(os.environ.get("FRESHRANK_SOAK_SECONDS", "600"))
+    settings = Settings()
+    words = sorted({w.lower() for m in load_catalog(settings.movies_path).movies for w in m.title.split()
+                    if w.isalpha() and len(w) > 4})  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="freshrank-soak-") as tmp:
+        ttl_days = str(LABEL_TTL_S / 86_400)
+        stack = start_stack(Path(tmp), settings, {"FRESHRANK_RETENTION__LABEL_DAYS": ttl_days})
+        try:
+            record: list[tuple[float, float, int]] = []
+            err.print(f"soak: {seconds:.0f} s, {SOAK_CLIENTS} clients, load {_load()}")
+            started = time.time()
+            with Background(stack, seconds, words) as bg:
+                asyncio.run(clients(stack.base, SOAK_CLIENTS, seconds, record))
+            figures = summarise(record, bg, started, seconds)
+            figures["soak_judgments_lost"] = judgments_lost(stack, bg.judged)
+        finally:
+            stop_stack(stack)
+    plot(figures, record, started, Path(os.environ.get("FRESHRANK_SOAK_PLOT", "soak.png")))
+    shown = {k: v for k, v in figures.items() if k not in ("soak_samples", "soak_p99_per_bucket")}
+    err.print(f"soak: {shown}")
+    return figures
