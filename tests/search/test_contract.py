@@ -179,6 +179,16 @@ def test_several_labels_add_up(indexed: SearchBackend) -> None:
     assert page.hits[0].score == pytest.approx(0.8, rel=REL)
 
 
+def test_a_repeated_or_blank_label_boosts_once(indexed: SearchBackend) -> None:
+    indexed.put_scores(VERSION, "a", {1: 0.4, 2: 0.5})
+    request = SearchRequest(labels=("a", "", "a"), model_version=VERSION, limit=2)
+    assert request.labels == ("a",)  # de-duplicated once, in the request, for every backend
+    page = indexed.search(request)
+    assert [hit.id for hit in page.hits] == [2, 1]
+    assert page.hits[0].score == pytest.approx(0.5, rel=REL)
+    assert page.hits[0].trend_scores == {"a": pytest.approx(0.5)}
+
+
 def test_put_scores_replaces_a_label_whole(indexed: SearchBackend) -> None:
     indexed.put_scores(VERSION, "space", {1: 0.9, 2: 0.1})
     indexed.put_scores(VERSION, "space", {2: 0.8})

@@ -19,6 +19,10 @@ class SearchRequest:
     offset: int = 0
     boost_weight: float = 1.0
 
+    def __post_init__(self) -> None:
+        # Each label boosts once and blanks never: de-duplicated here, so every backend sees the same set.
+        object.__setattr__(self, "labels", tuple(dict.fromkeys(label for label in self.labels if label)))
+
 
 @dataclass(frozen=True)
 class SearchHit:

@@ -413,7 +413,7 @@ class OpenSearchBackend:
         self.ensure_indices()
         limit = max(0, min(int(request.limit), MAX_LIMIT))
         offset = max(0, int(request.offset))
-        labels = tuple(dict.fromkeys(label for label in request.labels if label))
+        labels = request.labels
         terms, warnings = query_terms(request.text)
         if request.text.strip() and not terms:
             warnings.append("the query has no searchable words; nothing matched")

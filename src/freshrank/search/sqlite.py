@@ -369,7 +369,7 @@ class SqliteBackend:
         """
         limit = max(0, min(int(request.limit), MAX_LIMIT))
         offset = max(0, int(request.offset))
-        labels = tuple(dict.fromkeys(label for label in request.labels if label))
+        labels = request.labels
         match, warnings = fts_query(request.text)
         if request.text.strip() and not match:
             warnings.append("the query has no searchable words; nothing matched")
