@@ -133,6 +133,9 @@ class RetentionSettings(BaseModel):
     # (judgments themselves are never deleted: they are one row per (trend, genre, movie), updated in place).
     runs_days: float = Field(default=365.0, gt=0)
     changes_days: float = Field(default=365.0, gt=0)
+    # Encoded catalogues in the state dir's cache (one .npy per encoder and catalogue, ~18 MB for 12k movies):
+    # `freshrank gc` deletes those not used for this long.
+    cache_days: float = Field(default=30.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -17,7 +17,7 @@ import pytest
 
 from freshrank.catalog.models import Movie
 from freshrank.config import RetentionSettings
-from freshrank.loop.retention import LabelClock, plan
+from freshrank.loop.retention import LabelClock, plan, prune_cache
 from freshrank.search.base import ScoreEntry, SearchBackend, SearchRequest
 from freshrank.search.sqlite import SqliteBackend
 from freshrank.trends import Trend, open_trend_store
@@ -181,7 +181,12 @@ def test_refresh_and_gc_delete_what_stopped_trending(tmp_path: Path, small_catal
     assert [(d["label"], d["reason"][:17]) for d in report["deleted"]] == [("zombies", "not trending for ")]
     assert report["entries"] == 2 and report["rows"] == rows_before["zombies"]
     assert report["bytes_after"] <= report["bytes_before"]
-    assert json.loads(gc.stdout)["history"] == {"evaluation_runs": 0, "judgment_changes": 0}
+    assert json.loads(gc.stdout)["history"] == {
+        "evaluation_runs": 0,
+        "judgment_changes": 0,
+        "cache_files": 0,
+        "cache_bytes": 0,
+    }
 
     backend = SqliteBackend(f"sqlite:///{state / 'search.db'}")
     [version] = {e.model_version for e in backend.score_entries()}
@@ -196,3 +201,14 @@ def test_refresh_and_gc_delete_what_stopped_trending(tmp_path: Path, small_catal
     again = json.loads(_cli(["refresh", "--json"], env).stdout)
     assert [d["label"] for d in again["gc"]["deleted"]] == ["zombies"]
     assert backend.scored_labels(version) == {"christmas"}
+
+
+def test_prune_cache_deletes_encodings_not_used_lately(tmp_path: Path) -> None:
+    old, used, other = (tmp_path / name for name in ("emb-a.npy", "emb-b.npy", "model.onnx"))
+    for path in (old, used, other):
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (NOW - 40 * DAY, NOW - 40 * DAY))
+    os.utime(used, (NOW - DAY, NOW - DAY))
+    assert prune_cache(tmp_path, 30 * DAY, now=NOW) == {"cache_files": 1, "cache_bytes": 100}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb-b.npy", "model.onnx"]
+    assert prune_cache(tmp_path / "missing", 30 * DAY) == {"cache_files": 0, "cache_bytes": 0}

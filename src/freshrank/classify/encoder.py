@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,7 +87,10 @@ def cached_encode(
     path = cache_dir / f"emb-{encoder.version}-{texts_digest(texts)}.npy"
     if path.exists():
         log.debug("loading cached embeddings %s", path)
-        return np.load(path)
+        vectors = np.load(path)
+        with contextlib.suppress(OSError):  # last used now: `freshrank gc` deletes what goes unused
+            os.utime(path)
+        return vectors
     vectors = encoder.encode(texts, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")

@@ -141,3 +141,18 @@ def collect(backend: SearchBackend, doomed: Sequence[Doomed], batch: int, entrie
 def _stored_bytes(backend: SearchBackend) -> int | None:
     measure = getattr(backend, "stored_bytes", None)
     return int(measure()) if callable(measure) else None
+
+
+def prune_cache(cache_dir: Path, max_age_s: float, now: float | None = None) -> dict[str, int]:
+    """Delete encoded catalogues (``emb-*.npy``) not used for ``max_age_s``; what was freed."""
+    cutoff = (time.time() if now is None else now) - max_age_s
+    files = freed = 0
+    for path in sorted(cache_dir.glob("emb-*.npy")) if cache_dir.is_dir() else []:
+        try:
+            stat = path.stat()
+            if stat.st_mtime < cutoff:
+                path.unlink()
+                files, freed = files + 1, freed + stat.st_size
+        except OSError as exc:  # another process deleted or replaced it meanwhile
+            log.debug("cache file %s: %s", path, exc)
+    return {"cache_files": files, "cache_bytes": freed}

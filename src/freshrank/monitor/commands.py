@@ -101,10 +101,12 @@ def gc_command(
     Scores of labels that have not trended for retention.label_days (7) and of model versions that are
     neither current nor among the retention.keep_versions (1) most recently written; evaluation runs older
     than retention.runs_days and judgment changes older than retention.changes_days (365). Judgments are
-    never deleted. `refresh` runs the scores part too. Exit 3 when a store is unreachable, 1 on other errors.
+    never deleted; encoded catalogues not used for retention.cache_days (30). `refresh` runs the scores part
+    too. Exit 3 when a store is unreachable, 1 on other errors.
     """
     from freshrank.evaluate.store import StoreUnavailable, open_judgment_store
     from freshrank.loop.commands import open_loop
+    from freshrank.loop.retention import prune_cache
 
     settings = cli_settings()
     policy = settings.retention
@@ -116,12 +118,12 @@ def gc_command(
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
     history: dict[str, int] = {}
     if not scores_only:
+        history.update(prune_cache(settings.cache_dir, policy.cache_days * 86_400))
         now = datetime.now(UTC).replace(tzinfo=None)
         try:
             store = open_judgment_store(settings.resolved_judgments_url)
-            history = store.prune(
-                now - timedelta(days=policy.runs_days), now - timedelta(days=policy.changes_days)
-            )
+            runs_before = now - timedelta(days=policy.runs_days)
+            history.update(store.prune(runs_before, now - timedelta(days=policy.changes_days)))
         except StoreUnavailable as exc:
             report["errors"].append(str(exc))
     for problem in report["errors"]:
@@ -129,8 +131,9 @@ def gc_command(
     if as_json:
         print_json({"scores": report, "history": history})
     else:
-        freed = f"; {history['evaluation_runs']} evaluation runs" if history else ""
-        freed += f", {history['judgment_changes']} judgment changes" if history else ""
+        freed = f"; {history.get('evaluation_runs', 0)} evaluation runs" if history else ""
+        freed += f", {history.get('judgment_changes', 0)} judgment changes" if history else ""
+        freed += f", {history['cache_files']} cached encodings" if history else ""
         out.print(
             f"deleted {len(report['deleted'])} of {report['entries']} stored (model version, label) entries, "
             f"{report['rows']} rows, in {report['seconds']:.2f} s{freed}"

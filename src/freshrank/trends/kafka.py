@@ -24,6 +24,9 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 LINGER_MS = 20
 BATCH_BYTES = 256 * 1024
 BOOTSTRAP_TIMEOUT_MS = 5000  # a broker that is down is reported after this, not after 30-60 s
+# A posts topic is a buffer between the stream and the trend job, not an archive: the broker deletes what is
+# older than a day or beyond 1 GiB per partition (the trend windows need 30 minutes).
+TOPIC_RETENTION = {"retention.ms": str(24 * 3600 * 1000), "retention.bytes": str(1 << 30)}
 
 
 class KafkaUnavailable(RuntimeError):
@@ -57,7 +60,9 @@ def ensure_topic(topic: str, bootstrap: str = DEFAULT_BOOTSTRAP, partitions: int
     """Create ``topic`` if it does not exist; True when it was created."""
     admin = _admin(bootstrap)
     try:
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1, topic_configs=TOPIC_RETENTION)]
+        )
         return True
     except TopicAlreadyExistsError:
         return False
