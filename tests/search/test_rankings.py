@@ -21,7 +21,8 @@ from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.catalog.loader import load_catalog
 from freshrank.search.base import SearchBackend, SearchRequest
 from freshrank.search.elasticsearch import ElasticsearchBackend
-from freshrank.search.opensearch import OpenSearchBackend, label_key
+from freshrank.search.lucene import label_key
+from freshrank.search.opensearch import OpenSearchBackend
 from freshrank.search.sqlite import SqliteBackend
 from tests.conftest import SHARED_DATA
 from tests.search.test_contract import BACKENDS, close_test_backend, open_test_backend

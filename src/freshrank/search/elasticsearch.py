@@ -25,8 +25,6 @@ integ-test distribution gets them from the small plugin scripts/elasticsearch.sh
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -46,58 +44,15 @@ from elasticsearch import (
 )
 
 from freshrank.catalog.models import Movie
-from freshrank.search.base import ScoreEntry, SearchHit, SearchPage, SearchRequest
+from freshrank.search import lucene
+from freshrank.search.base import ScoreEntry, SearchPage, SearchRequest
 from freshrank.search.breaker import breaker_for, open_message
-from freshrank.search.opensearch import label_key, query_terms
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INDEX = "freshrank-movies"
 DEFAULT_PORT = 9201  # scripts/elasticsearch.sh; OpenSearch keeps 9200
-TEXT_FIELDS = ("title", "tagline", "overview", "cast", "directors")
-DEFAULT_FIELD_WEIGHTS = {"title": 4.0, "tagline": 2.0, "overview": 1.0, "cast": 1.5, "directors": 1.5}
-MAX_LIMIT = 10_000
-MAX_RESULT_WINDOW = 100_000  # offset + limit beyond this is refused by the engine; we clamp and warn
-BULK_CHUNK = 2_000
-REQUEST_TIMEOUT = 5.0  # seconds for a search or a lookup: a search box must not hang for 30 s × retries
-WRITE_TIMEOUT = 120.0  # a bulk request of BULK_CHUNK updates, or a refresh after one
-MIN_FEATURE = 1e-30  # Lucene stores positive normal floats only; smaller scores count as 0
-_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,200}$")
 _ERRORS = (ApiError, TransportError)
-
-_ANALYSIS = {
-    "analyzer": {
-        # The SQLite backend tokenises with `porter unicode61 remove_diacritics 2`: the same steps here.
-        "freshrank_text": {
-            "type": "custom",
-            "tokenizer": "standard",
-            "filter": ["lowercase", "asciifolding", "porter_stem"],
-        }
-    },
-    "normalizer": {"lowercase_keyword": {"type": "custom", "filter": ["lowercase"]}},
-}
-
-_MOVIE_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "id": {"type": "long"},
-        **{name: {"type": "text", "analyzer": "freshrank_text"} for name in TEXT_FIELDS},
-        "genres": {"type": "keyword", "normalizer": "lowercase_keyword"},
-        "movie": {"type": "object", "enabled": False},  # the full record, returned in hits
-        "trend": {"type": "sparse_vector"},
-    },
-}
-
-_REGISTRY_MAPPING: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "model_version": {"type": "keyword"},
-        "label": {"type": "keyword", "index": False},
-        "feature": {"type": "keyword", "index": False},
-        "movies": {"type": "integer"},
-        "scored_at": {"type": "double"},
-    },
-}
+_MOVIE_MAPPING = lucene.movie_mapping("sparse_vector")
 
 
 class ElasticsearchError(RuntimeError):
@@ -113,9 +68,7 @@ def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str]:
         )
     scheme = "https" if parts.scheme == "elasticsearchs" else "http"
     auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
-    index = parts.path.strip("/") or DEFAULT_INDEX
-    if not _INDEX_NAME.match(index):
-        raise ElasticsearchError(f"invalid index name {index!r}: lowercase letters, digits, '_', '-', '.'")
+    index = lucene.index_name(parts.path.strip("/") or lucene.DEFAULT_INDEX, ElasticsearchError)
     return f"{scheme}://{parts.hostname}:{parts.port or DEFAULT_PORT}", auth, index
 
 
@@ -128,14 +81,14 @@ class ElasticsearchBackend:
         self,
         url: str,
         field_weights: Mapping[str, float] | None = None,
-        timeout: float = REQUEST_TIMEOUT,
+        timeout: float = lucene.REQUEST_TIMEOUT,
         client: Elasticsearch | None = None,
     ) -> None:
         base, auth, self.index_name = parse_url(url)
         self.url = url.replace(f"{auth[1]}@", "***@") if auth and auth[1] else url  # for messages
         self.registry_name = f"{self.index_name}-labels"
-        self.field_weights = {**DEFAULT_FIELD_WEIGHTS, **(field_weights or {})}
-        unknown = set(self.field_weights) - set(TEXT_FIELDS)
+        self.field_weights = {**lucene.DEFAULT_FIELD_WEIGHTS, **(field_weights or {})}
+        unknown = set(self.field_weights) - set(lucene.TEXT_FIELDS)
         if unknown:
             raise ElasticsearchError(f"unknown search fields in field_weights: {sorted(unknown)}")
         self.client = client or Elasticsearch(
@@ -146,7 +99,7 @@ class ElasticsearchBackend:
             retry_on_timeout=False,
             http_compress=True,
         )
-        self._writer = self.client.options(request_timeout=WRITE_TIMEOUT)  # bulk, refresh, index admin
+        self._writer = self.client.options(request_timeout=lucene.WRITE_TIMEOUT)  # bulk, refresh, index admin
         self._breaker = breaker_for(base, (TransportConnectionError, ConnectionTimeout))
         self._ready = False
 
@@ -159,16 +112,8 @@ class ElasticsearchBackend:
         """Create the movie index and the registry when missing (idempotent, safe to race)."""
         if self._ready:
             return
-        # Every write ends with an explicit refresh, so periodic refreshes are not needed for visibility.
-        movie_settings = {
-            "number_of_shards": 1,
-            "number_of_replicas": 0,
-            "analysis": _ANALYSIS,
-            "max_result_window": MAX_RESULT_WINDOW,
-            "refresh_interval": "30s",
-        }
-        self._create(self.index_name, movie_settings, _MOVIE_MAPPING)
-        self._create(self.registry_name, {"number_of_shards": 1, "number_of_replicas": 0}, _REGISTRY_MAPPING)
+        self._create(self.index_name, lucene.movie_index_settings(), _MOVIE_MAPPING)
+        self._create(self.registry_name, lucene.SMALL_INDEX, lucene.REGISTRY_MAPPING)
         self._ready = True
 
     def _create(self, name: str, settings: dict[str, Any], mappings: dict[str, Any]) -> None:
@@ -194,18 +139,7 @@ class ElasticsearchBackend:
     def index(self, movies: Iterable[Movie]) -> int:
         """Add or replace movies (partial updates keep their trend features); returns the count written."""
         self.ensure_indices()
-        actions = (
-            {
-                "_op_type": "update",
-                "_index": self.index_name,
-                "_id": str(movie.id),
-                "doc": _movie_doc(movie),
-                "doc_as_upsert": True,
-                "retry_on_conflict": 3,
-            }
-            for movie in movies
-        )
-        written = self._bulk(actions, what="indexing movies")
+        written = self._bulk(lucene.movie_actions(self.index_name, movies), what="indexing movies")
         self._call(self._writer.indices.refresh, index=self.index_name)
         return written
 
@@ -213,21 +147,10 @@ class ElasticsearchBackend:
         """Write one label's scores > 0 as a new generation, then publish it: all of them or none."""
         if not model_version or not label:
             raise ValueError("put_scores needs a model version and a label")
-        values = {int(movie_id): _finite(score, movie_id) for movie_id, score in scores.items()}
-        positive = {movie_id: value for movie_id, value in values.items() if value >= MIN_FEATURE}
+        given, positive = lucene.positive_scores(scores)
         self.ensure_indices()
-        feature = f"{label_key(model_version, label)}_{uuid.uuid4().hex[:8]}"
-        actions = (
-            {
-                "_op_type": "update",
-                "_index": self.index_name,
-                "_id": str(movie_id),
-                "doc": {"trend": {feature: value}},
-                "retry_on_conflict": 3,
-                "_source": False,
-            }
-            for movie_id, value in positive.items()
-        )
+        feature = f"{lucene.label_key(model_version, label)}_{uuid.uuid4().hex[:8]}"
+        actions = lucene.score_actions(self.index_name, feature, positive)
         self._bulk(actions, what=f"scores of {label!r}", missing_ok=True)
         if positive:  # the refresh before the registry flip makes the values searchable first
             self._call(self._writer.indices.refresh, index=self.index_name)
@@ -235,12 +158,15 @@ class ElasticsearchBackend:
             "model_version": model_version,
             "label": label,
             "feature": feature,
-            "movies": len(values),
+            "movies": given,
             "scored_at": time.time(),
         }
         try:
             self._writer.index(
-                index=self.registry_name, id=label_key(model_version, label), document=entry, refresh=True
+                index=self.registry_name,
+                id=lucene.label_key(model_version, label),
+                document=entry,
+                refresh=True,
             )
         except _ERRORS as exc:
             raise ElasticsearchError(f"could not publish the scores of {label!r}: {exc}") from exc
@@ -252,7 +178,7 @@ class ElasticsearchBackend:
         feature, guarded by its sequence number (a concurrent write wins and the movie is read again).
         """
         self.ensure_indices()
-        key = label_key(model_version, label)
+        key = lucene.label_key(model_version, label)
         try:
             entry = self.client.get(index=self.registry_name, id=key)
             source = entry.get("_source")
@@ -296,24 +222,18 @@ class ElasticsearchBackend:
 
     def _bulk(self, actions: Iterable[dict[str, Any]], what: str, missing_ok: bool = False) -> int:
         """Run bulk actions; any failed item (bar a missing movie when allowed) fails the whole call."""
-        written = 0
-        errors: list[str] = []
         try:
-            for ok, item in helpers.streaming_bulk(
+            results = helpers.streaming_bulk(
                 self._writer,
                 actions,
-                chunk_size=BULK_CHUNK,
+                chunk_size=lucene.BULK_CHUNK,
                 raise_on_error=False,
                 raise_on_exception=True,
                 max_retries=3,
                 initial_backoff=1,
                 max_backoff=8,
-            ):
-                result = next(iter(item.values()))
-                if ok:
-                    written += 1
-                elif not (missing_ok and result.get("status") == 404):
-                    errors.append(str(result.get("error", result))[:200])
+            )
+            written, errors = lucene.bulk_outcome(results, missing_ok)
         except _ERRORS as exc:
             raise ElasticsearchError(f"{what} failed: {exc}") from exc
         if errors:
@@ -398,60 +318,45 @@ class ElasticsearchBackend:
     def search(self, request: SearchRequest) -> SearchPage:
         """Ranked by text_score + boost_weight * sum(trend scores), ties by id, all inside the engine."""
         self.ensure_indices()
-        limit = max(0, min(int(request.limit), MAX_LIMIT))
-        offset = max(0, int(request.offset))
-        labels = request.labels
-        terms, warnings = query_terms(request.text)
-        if request.text.strip() and not terms:
-            warnings.append("the query has no searchable words; nothing matched")
-            return SearchPage(hits=[], total=0, warnings=warnings)
-        if offset + limit > MAX_RESULT_WINDOW:
-            warnings.append(f"results beyond {MAX_RESULT_WINDOW} are not available")
-            offset = min(offset, MAX_RESULT_WINDOW)
-            limit = MAX_RESULT_WINDOW - offset
-        text_query = self._text_query(terms)
-        genre_filter = [{"term": {"genres": request.genre}}] if request.genre else []
-        features, max_text = self._prepare(request.model_version, labels, text_query, genre_filter)
-        if text_query and max_text <= 0:
-            return SearchPage(hits=[], total=0, warnings=warnings)  # no candidate matches the text
-        query = _ranking_query(text_query, max_text, genre_filter, features, request.boost_weight)
+        w = lucene.Window(request)
+        if w.no_words:
+            return SearchPage(hits=[], total=0, warnings=w.warnings)
+        text = lucene.text_query(w.terms, self.field_weights)
+        features, max_text = self._prepare(request.model_version, w.labels, text, w.genre_filter)
+        if text and max_text <= 0:
+            return SearchPage(hits=[], total=0, warnings=w.warnings)  # no candidate matches the text
+        # A term query on a sparse_vector field scores boost * stored value (Lucene's linear FeatureField).
+        weight = float(request.boost_weight)
+        boosts = (
+            [{"term": {"trend": {"value": f, "boost": weight}}} for f in features.values()]
+            if weight > 0
+            else []
+        )
         response = self._call(
             self.client.search,
             index=self.index_name,
-            query=query,
+            query=lucene.ranking_query(text, max_text, w.genre_filter, boosts),
             sort=[{"_score": "desc"}, {"id": "asc"}],
             track_total_hits=True,
-            # Only the requested labels' features come back, not every label the movie was ever scored for.
-            source=["movie", *(f"trend.{feature}" for feature in features.values())],
-            from_=offset,
-            size=limit,
+            source=lucene.page_source(features),
+            from_=w.offset,
+            size=w.limit,
             include_named_queries_score=True,
         )
-        hits = [_hit(hit, labels, features, max_text) for hit in response["hits"]["hits"]]
-        return SearchPage(hits=hits, total=int(response["hits"]["total"]["value"]), warnings=warnings)
+        hits = [lucene.hit_of(hit, w.labels, features, max_text) for hit in response["hits"]["hits"]]
+        return SearchPage(hits=hits, total=int(response["hits"]["total"]["value"]), warnings=w.warnings)
 
     def _prepare(
         self,
         model_version: str,
         labels: Sequence[str],
-        text_query: dict[str, Any] | None,
+        text: dict[str, Any] | None,
         genre_filter: list[dict[str, Any]],
     ) -> tuple[dict[str, str], float]:
         """The labels' published features and the best text score, in one round trip (``msearch``)."""
-        searches: list[dict[str, Any]] = []
-        if labels and model_version:
-            ids = [label_key(model_version, label) for label in labels]
-            registry = {"query": {"ids": {"values": ids}}, "size": len(ids)}
-            searches += [{"index": self.registry_name}, registry]
-        if text_query is not None:
-            # The best text score among the candidates: the normaliser that puts text_score in [0, 1].
-            best = {
-                "size": 1,
-                "_source": False,
-                "track_total_hits": False,
-                "query": {"bool": {"must": [text_query], "filter": genre_filter}},
-            }
-            searches += [{"index": self.index_name}, best]
+        searches = lucene.prepare_searches(
+            self.index_name, self.registry_name, model_version, labels, text, genre_filter
+        )
         if not searches:
             return {}, 0.0
         responses = self._call(self.client.msearch, searches=searches)["responses"]
@@ -459,30 +364,7 @@ class ElasticsearchBackend:
             if "error" in response:
                 self._ready = False  # e.g. an index deleted under us: recreate it on the next call
                 raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {response['error']}")
-        features: dict[str, str] = {}
-        if labels and model_version:
-            entries = [hit["_source"] for hit in responses.pop(0)["hits"]["hits"]]
-            features = {entry["label"]: entry["feature"] for entry in entries}
-        max_text = 0.0
-        if text_query is not None:
-            hits = responses[0]["hits"]["hits"]
-            max_text = float(hits[0]["_score"]) if hits else 0.0
-        return features, max_text
-
-    def _text_query(self, terms: Sequence[str]) -> dict[str, Any] | None:
-        if not terms:
-            return None
-        weights = self.field_weights
-        fields = [f"{name}^{weights[name]}" for name in TEXT_FIELDS if weights[name] > 0]
-        # multi_match takes plain text (never query syntax); most_fields sums the weighted field scores.
-        return {
-            "multi_match": {
-                "query": " ".join(terms),
-                "fields": fields,
-                "type": "most_fields",
-                "operator": "or",
-            }
-        }
+        return lucene.prepared(responses, bool(labels and model_version), text is not None)
 
     def _refused(self, exc: ApiError) -> ElasticsearchError:
         return ElasticsearchError(
@@ -505,69 +387,6 @@ class ElasticsearchBackend:
             raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {exc}") from exc
         except TransportError as exc:
             raise ElasticsearchError(f"Elasticsearch at {self.url} unavailable: {_reason(exc)}") from exc
-
-
-def _ranking_query(
-    text_query: dict[str, Any] | None,
-    max_text: float,
-    genre_filter: list[dict[str, Any]],
-    features: Mapping[str, str],
-    weight: float,
-) -> dict[str, Any]:
-    # A term query on a sparse_vector field scores boost * stored value (Lucene's linear FeatureField query).
-    boosts = (
-        [{"term": {"trend": {"value": feature, "boost": float(weight)}}} for feature in features.values()]
-        if weight > 0
-        else []
-    )
-    must: list[dict[str, Any]] = []
-    if text_query is not None and max_text > 0:
-        must.append({"bool": {"must": [text_query], "boost": 1.0 / max_text, "_name": "text"}})
-    # Without a scoring clause the filter must match everything, or the boosts would become required.
-    filters = genre_filter or ([] if must else [{"match_all": {}}])
-    return {"bool": {"must": must, "filter": filters, "should": boosts, "minimum_should_match": 0}}
-
-
-def _hit(
-    hit: dict[str, Any], labels: Sequence[str], features: Mapping[str, str], max_text: float
-) -> SearchHit:
-    source = hit["_source"]
-    movie = Movie.model_validate(source["movie"])
-    stored = source.get("trend") or {}
-    trend_scores = {
-        label: float(stored.get(features[label], 0.0)) if label in features else 0.0 for label in labels
-    }
-    text_score = float((hit.get("matched_queries") or {}).get("text", 0.0)) if max_text > 0 else 0.0
-    return SearchHit(
-        id=movie.id,
-        title=movie.title,
-        text_score=text_score,
-        trend_scores=trend_scores,
-        score=float(hit["_score"] or 0.0),
-        release_year=movie.release_year,
-        genres=movie.genres,
-        overview=movie.overview,
-    )
-
-
-def _movie_doc(movie: Movie) -> dict[str, Any]:
-    return {
-        "id": movie.id,
-        "title": movie.title,
-        "tagline": movie.tagline,
-        "overview": movie.overview,
-        "cast": ", ".join(movie.cast),
-        "directors": ", ".join(movie.directors),
-        "genres": list(movie.genres),
-        "movie": movie.model_dump(mode="json"),
-    }
-
-
-def _finite(score: float, movie_id: int) -> float:
-    value = float(score)
-    if not math.isfinite(value):
-        raise ValueError(f"score for movie {movie_id} is not a finite number: {score!r}")
-    return value
 
 
 def _reason(exc: TransportError) -> str:
