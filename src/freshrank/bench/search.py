@@ -92,6 +92,7 @@ def summary(prefix: str, samples: dict[str, list[float]]) -> dict[str, Any]:
         f"{prefix}_noboost_p50_ms": round(_pct(plain, 0.5), 2),
         f"{prefix}_noboost_p99_ms": round(_pct(plain, 0.99), 2),
         f"{prefix}_p99_vs_noboost": round(_pct(boosted, 0.99) / max(_pct(plain, 0.99), 1e-9), 2),
+        f"{prefix}_p50_vs_noboost": round(_pct(boosted, 0.5) / max(_pct(plain, 0.5), 1e-9), 2),
         f"{prefix}_load": _load(),
     }
     err.print(
@@ -223,6 +224,9 @@ def bench_api(settings_env: dict[str, str]) -> dict[str, Any]:
                 f"{prefix}: {len(samples) / API_SECONDS:.0f} req/s, p50 {_pct(samples, 0.5):.1f} ms, "
                 f"p99 {_pct(samples, 0.99):.1f} ms, {errors} errors, load {_load()}"
             )
+        for stat in ("p50_ms", "p99_ms", "requests_per_s"):
+            ratio = figures[f"api_{stat}"] / max(figures[f"api_noboost_{stat}"], 1e-9)
+            figures[f"api_{stat.removesuffix('_ms')}_vs_noboost"] = round(ratio, 2)
         figures["api_clients"] = API_CLIENTS
         figures["api_seconds"] = API_SECONDS
         return figures
