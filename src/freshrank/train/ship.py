@@ -46,7 +46,7 @@ def ship_model(
         "dev_accuracy": metrics.get("dev_accuracy", card.metrics.get("dev_accuracy")),
     }
     if data_file is not None and Path(data_file).is_file():
-        card.metrics |= {"data": str(data_file), "data_hash": _sha256(Path(data_file))[:16]}
+        card.metrics |= {"data": str(data_file), "data_hash": _sha256(Path(data_file))}
     version = card.version or stamp_version(staging, card)
     write_card(staging, card)
     (staging / MODEL_CARD).write_text(model_card_markdown(card.model_dump(mode="json")), encoding="utf-8")
