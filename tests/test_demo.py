@@ -79,3 +79,27 @@ def test_demo_shows_christmas_rising_and_reuses_work(data_dir: Path, tmp_path: P
     again = _demo(data_dir, tmp_path / "state")  # a rerun scores nothing new
     assert again["refresh"]["before"]["scored"] == [] and again["refresh"]["after"]["scored"] == []  # type: ignore[index]
     assert [h["id"] for h in again["family_after"]] == [h["id"] for h in doc["family_after"]]  # type: ignore[index]
+
+
+def test_evaluation_table_names_the_champion_and_shows_the_lift(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's table: the champion's version in its title, the lift per group and on the mean."""
+    from rich.console import Console
+
+    from freshrank import demo
+
+    console = Console(record=True, width=200)
+    monkeypatch.setattr(demo, "out", console)
+    figures = {"ndcg@10": 0.6, "p@10": 0.5, "recall@100": 0.7}
+    base = {"ndcg@10": 0.4, "p@10": 0.5, "recall@100": 0.7}
+    doc = {
+        "model_version": "hybrid-abc123",
+        "classifier": "champion",
+        "per_query": {"#christmas|Family": figures},
+        "mean": figures,
+        "baseline": {"per_query": {"#christmas|Family": base}, "mean": base},
+    }
+    demo._show_evaluation(doc)
+    text = console.export_text()
+    assert "champion hybrid-abc123" in text
+    rows = [line for line in text.splitlines() if "#christmas|Family" in line or "mean" in line]
+    assert len(rows) == 2 and all("+0.200 (+50%)" in row for row in rows)
