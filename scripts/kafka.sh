@@ -58,12 +58,17 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=24
+log.retention.bytes=1073741824
+log.segment.bytes=134217728
 EOF
   cat >"$DIR/log4j.properties" <<'EOF'
-log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=${kafka.logs.dir}/kafka.log
+log4j.appender.file.MaxFileSize=10MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 EOF
@@ -88,14 +93,14 @@ up() {
   : >"$LOGFILE"
   setsid "$JAVA" -Xms128m -Xmx"$HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$DIR/log4j.properties" -Dkafka.logs.dir="$DIR" \
-    -cp "$LIBS/*" kafka.Kafka "$DIR/server.properties" >>"$LOGFILE" 2>&1 </dev/null &
+    -cp "$LIBS/*" kafka.Kafka "$DIR/server.properties" >>"$DIR/kafka.out" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 90); do
     if port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOGFILE"; then
       log "up on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$CONTROLLER_PORT, pid $(cat "$PIDFILE"))"
       return 0
     fi
-    pid_alive || { log "broker exited; last lines of $LOGFILE:"; tail -n 20 "$LOGFILE" >&2; exit 1; }
+    pid_alive || { log "broker exited; last lines of $LOGFILE:"; tail -n 20 "$LOGFILE" "$DIR/kafka.out" >&2; exit 1; }
     sleep 1
   done
   log "did not come up in 90s; see $LOGFILE"; exit 1

@@ -24,10 +24,11 @@ from freshrank.console import err
 
 CLIENTS = 50
 SECONDS = float(os.environ.get("FRESHRANK_CONCURRENCY_SECONDS", "30"))
+WARMUP_S = 15.0
 
 
 def _measure(base: str, count: int) -> dict[str, Any]:
-    asyncio.run(clients(base, count, 3.0, []))  # warm-up
+    asyncio.run(clients(base, count, WARMUP_S, []))  # every server thread opens its reader and boosts
     record: list[tuple[float, float, int]] = []
     asyncio.run(clients(base, count, SECONDS, record))
     ms = [r[1] for r in record]

@@ -126,6 +126,9 @@ def start_stack(root: Path, settings: Settings, extra_env: dict[str, str] | None
     api = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     for _ in range(1500):
+        if api.poll() is not None:
+            redis_proc.terminate()
+            raise RuntimeError(f"freshrank serve api exited: {(root / 'api.log').read_text()[-2000:]}")
         try:
             if httpx.get(f"{base}/api/search", timeout=5).status_code == 200:
                 break
@@ -359,7 +362,8 @@ def summarise(
     }
 
 
-def plot(figures: dict[str, Any], record: list[tuple[float, float, int]], started: float, path: Path) -> None:
+def plot(figures: dict[str, Any], path: Path) -> None:
+    """p99/p50 per bucket, the server's RSS and the database size over the run (outage shaded)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -367,8 +371,9 @@ def plot(figures: dict[str, Any], record: list[tuple[float, float, int]], starte
 
     fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
     buckets = figures["soak_p99_per_bucket"]
-    axes[0].step([b["t"] for b in buckets], [b["p99_ms"] for b in buckets], where="post", label="p99")
-    axes[0].step([b["t"] for b in buckets], [b["p50_ms"] for b in buckets], where="post", label="p50")
+    middle = [b["t"] + BUCKET_S / 2 for b in buckets]
+    axes[0].plot(middle, [b["p99_ms"] for b in buckets], marker="o", label="p99")
+    axes[0].plot(middle, [b["p50_ms"] for b in buckets], marker="o", label="p50")
     axes[0].set_ylabel(f"search ms per {BUCKET_S:g} s")
     axes[0].legend()
     samples = figures["soak_samples"]
@@ -407,7 +412,7 @@ def run() -> dict[str, Any]:
             figures["soak_judgments_lost"] = judgments_lost(stack, bg.judged)
         finally:
             stop_stack(stack)
-    plot(figures, record, started, Path(os.environ.get("FRESHRANK_SOAK_PLOT", "soak.png")))
+    plot(figures, Path(os.environ.get("FRESHRANK_SOAK_PLOT", "soak.png")))
     shown = {k: v for k, v in figures.items() if k not in ("soak_samples", "soak_p99_per_bucket")}
     err.print(f"soak: {shown}")
     return figures
