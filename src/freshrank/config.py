@@ -39,6 +39,11 @@ class TrendSettings(BaseModel):
     top_n: int = 20
     min_count: int = 5
     min_authors: int = 2
+    # The burst test (trends/score.py): a tag trends when z >= min_z; every tag is expected to hold at least
+    # prior_share of the stream's hashtag uses; an author's posts count at most posts_per_author times.
+    min_z: float = 5.0
+    prior_share: float = 1e-4
+    posts_per_author: int = 3
     max_tags: int = 100_000
     block_list: list[str] = Field(default_factory=list)
     ttl_seconds: int = 3600

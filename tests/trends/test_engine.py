@@ -10,14 +10,21 @@ from datetime import UTC, datetime
 import pytest
 
 from freshrank.config import TrendSettings
-from freshrank.trends.engine import Post, TrendEngine, burst_score
+from freshrank.trends.engine import Post, TrendEngine
+from freshrank.trends.score import BurstModel, burst_z, p_value
 
 T0 = 1_800_000_000  # an epoch second that is a multiple of every slide used here
 
 
 def small(**overrides: object) -> TrendSettings:
     base: dict[str, object] = dict(
-        window_seconds=60, slide_seconds=10, allowed_lateness_seconds=0, min_count=1, min_authors=1, top_n=10
+        window_seconds=60,
+        slide_seconds=10,
+        allowed_lateness_seconds=0,
+        min_count=1,
+        min_authors=1,
+        top_n=10,
+        min_z=-1e9,  # every counted tag is ranked (the window tests look at all of them)
     )
     base.update(overrides)
     return TrendSettings(**base)  # type: ignore[arg-type]
@@ -28,9 +35,15 @@ def post(second: float, *tags: str, user: str | None = None) -> Post:
 
 
 def test_score_formula() -> None:
-    assert burst_score(50, 0) == 50.0
-    assert burst_score(310, 300) == pytest.approx(10 / math.sqrt(301))
-    assert burst_score(3, 8) == pytest.approx(-5 / 3)
+    # signed root of the Poisson likelihood-ratio statistic
+    assert burst_z(50, 10.0) == pytest.approx(math.sqrt(2 * (50 * math.log(5) - 40)))
+    assert burst_z(3, 8.0) == pytest.approx(-math.sqrt(2 * (3 * math.log(3 / 8) + 5)))
+    assert burst_z(0, 2.0) == pytest.approx(-2.0) and burst_z(4, 4.0) == 0.0
+    assert p_value(0.0) == pytest.approx(0.5) and p_value(5.0) == pytest.approx(2.8665e-7, rel=1e-4)
+    model = BurstModel(prior_share=0.01, posts_per_author=3, min_z=5)
+    # own history rescaled by the stream's volume change, plus the volume prior
+    assert model.expected(30, 999, 499) == pytest.approx(30 * 1000 / 500 + 0.01 * 1000)
+    assert model.evidence(200, 1) == 3 and model.evidence(200, None) == 200 and model.evidence(5, 10) == 5
 
 
 def test_window_is_right_closed_and_baseline_is_previous_window() -> None:
@@ -42,7 +55,9 @@ def test_window_is_right_closed_and_baseline_is_previous_window() -> None:
     assert engine.tick == datetime.fromtimestamp(T0 + 120, tz=UTC)
     assert engine.counts("a") == (3, 2)
     (trend,) = engine.top()
-    assert (trend.count, trend.baseline, trend.score) == (3, 2.0, pytest.approx(1 / math.sqrt(3)))
+    expected = 2 * (3 + 1) / (2 + 1) + 1e-4 * 4  # V = 3 hashtag uses now, Vp = 2 before
+    assert (trend.count, trend.baseline, trend.expected) == (3, 2.0, pytest.approx(expected))
+    assert trend.score == pytest.approx(burst_z(3, expected))
 
 
 Events = list[tuple[int, list[str]]]
@@ -159,17 +174,79 @@ def test_block_list_is_case_folded() -> None:
 def test_burst_outranks_always_popular_and_ties_break_by_count_then_tag() -> None:
     engine = TrendEngine(small())
     for second in range(0, 120, 1):
-        engine.add(post(second + 0.5, "popular"))  # 60 per window in both windows: score 0
+        engine.add(post(second + 0.5, "popular"))  # 60 per window in both windows: z < 0
     for second in range(70, 80):
-        engine.add(post(second, "burst"))  # 10 now, 0 before: score 10
+        engine.add(post(second, "burst"))  # 10 now, 0 before
     for tag in ("zeta", "eta"):
         for second in (61, 62):
-            engine.add(post(second, tag))  # 2 now: score 2 each, tie broken by tag
+            engine.add(post(second, tag))  # 2 now: the same z, tie broken by tag
     engine.add(post(63, "one"))
     engine.finish()
     ranking = [(t.hashtag, t.score) for t in engine.top()]
-    assert ranking[:4] == [("#burst", 10.0), ("#eta", 2.0), ("#zeta", 2.0), ("#one", 1.0)]
-    assert ranking[-1][0] == "#popular"
+    assert [tag for tag, _ in ranking] == ["#burst", "#eta", "#zeta", "#one", "#popular"]
+    assert ranking[1][1] == ranking[2][1] and ranking[-1][1] < 0
+
+
+def _background(posts_per_second: int, seconds: int, tags: int = 500) -> list[Post]:
+    """A steady stream: ``posts_per_second`` posts a second over ``tags`` always-present tags."""
+    return [
+        post(second + i / posts_per_second, f"bg{(second * posts_per_second + i) % tags}", user=f"u{i}")
+        for second in range(seconds)
+        for i in range(posts_per_second)
+    ]
+
+
+def _replay(engine: TrendEngine, posts: list[Post]) -> None:
+    engine.add_many(sorted(posts, key=lambda p: p.created_at))  # type: ignore[arg-type, return-value]
+    engine.finish()
+
+
+def _defaults(**overrides: object) -> TrendSettings:
+    """The default burst test on short windows (W = 600 s)."""
+    base: dict[str, object] = dict(window_seconds=600, slide_seconds=10, allowed_lateness_seconds=0)
+    base.update(overrides)
+    return TrendSettings(**base)  # type: ignore[arg-type]
+
+
+def test_a_seven_post_new_tag_ranks_below_a_200_post_burst_and_steady_tags_do_not_trend() -> None:
+    engine = TrendEngine(_defaults(prior_share=1e-3))
+    posts = _background(10, 1200)  # 12 posts per window for each of 500 tags
+    posts += [post(1000 + i, "newtag", user=f"n{i}") for i in range(7)]
+    # a tag that ran at 60 per window now has 200, from 150 authors
+    posts += [post(700 + i * 2.5, "rising", user=f"r{i % 150}") for i in range(200)]
+    posts += [post(100 + i * 8, "rising", user=f"r{i}") for i in range(60)]
+    _replay(engine, posts)
+    top = {t.hashtag: t for t in engine.top(1000)}
+    assert list(top)[0] == "#rising"
+    assert top["#rising"].baseline == 60 and top["#rising"].p_value < 1e-20
+    assert "#newtag" not in top or top["#newtag"].score < top["#rising"].score
+    assert not any(tag.startswith("#bg") for tag in top)  # steady popular tags do not trend
+
+
+def test_one_account_posting_a_tag_200_times_never_trends() -> None:
+    for min_authors in (1, 2):
+        engine = TrendEngine(_defaults(min_authors=min_authors))
+        posts = _background(5, 1200)
+        posts += [post(900 + i, "spam", user="bot") for i in range(200)]
+        posts += [post(900 + i * 5, "real", user=f"p{i}") for i in range(40)]
+        _replay(engine, posts)
+        top = engine.top(1000)
+        assert [t.hashtag for t in top] == ["#real"], min_authors
+        assert top[0].authors == 40 and top[0].evidence == 40
+
+
+@pytest.mark.parametrize("scale", [1, 10])
+def test_the_threshold_adapts_to_the_stream_volume(scale: int) -> None:
+    """The same 120-post burst qualifies in a stream 10x larger; ten posts of a new tag do not there."""
+    engine = TrendEngine(_defaults(prior_share=1e-3))
+    posts = _background(scale, 1200)
+    posts += [post(700 + i * 4, "burst", user=f"b{i}") for i in range(120)]
+    posts += [post(1100 + i, "ten", user=f"t{i}") for i in range(10)]
+    _replay(engine, posts)
+    volume, _ = engine.volumes()
+    tags = [t.hashtag for t in engine.top(1000)]
+    assert tags[0] == "#burst"
+    assert ("#ten" in tags) == (scale == 1), (volume, tags)
 
 
 def test_display_form_is_the_most_common_spelling_and_counting_is_case_folded() -> None:

@@ -37,6 +37,8 @@ TEST_TRENDS = TrendSettings(
     min_authors=2,
     block_list=["#Spam"],
     ttl_seconds=600,
+    min_z=-2.0,  # several tags rank, two steady ones fall below the threshold (the filter is exercised)
+    posts_per_author=2,  # the burst's 75 posts by 35 authors count as 70 (the per-author cap is exercised)
 )
 START = datetime(2026, 12, 24, 8, 0, tzinfo=UTC)
 BURST = "SharkWeek"
@@ -131,6 +133,8 @@ def assert_same_trends(flink: list[Trend], embedded: list[Trend]) -> None:
         assert f.count == e.count, f.hashtag
         assert f.baseline == e.baseline, f.hashtag
         assert f.score == pytest.approx(e.score, abs=1e-6), f.hashtag
+        assert f.expected == pytest.approx(e.expected, rel=1e-9), f.hashtag
+        assert f.evidence == e.evidence, f.hashtag
         assert f.authors == e.authors, f.hashtag
 
 
@@ -139,6 +143,8 @@ def test_flink_job_agrees_with_the_embedded_engine(flink_run: FlinkJobResult, po
     flink = flink_run.to_trends()
     assert len(embedded) >= 5, "the scenario should rank several tags"
     assert embedded[0].hashtag == f"#{BURST}"
+    assert embedded[0].evidence == 70 < embedded[0].count  # capped: 2 posts per author
+    assert {"#rare", "#topic1"}.isdisjoint(t.hashtag for t in embedded)  # z below min_z
     assert_same_trends(flink, embedded)
 
 

@@ -183,7 +183,9 @@ def test_compaction_renumbers_without_changing_the_counts(monkeypatch: pytest.Mo
         )
         for i in range(40_000)
     ]
-    settings = TrendSettings(window_seconds=600, slide_seconds=10, min_count=2, max_tags=300, top_n=20)
+    settings = TrendSettings(
+        window_seconds=600, slide_seconds=10, min_count=2, max_tags=300, top_n=20, min_z=-1e9
+    )
     plain = TrendEngine(settings)
     replay_lines(plain, lines)
     plain.finish()

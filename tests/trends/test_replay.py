@@ -26,7 +26,12 @@ T0_MS = 1_800_000_000_000
 def engine() -> TrendEngine:
     return TrendEngine(
         TrendSettings(
-            window_seconds=60, slide_seconds=10, allowed_lateness_seconds=0, min_count=1, min_authors=1
+            window_seconds=60,
+            slide_seconds=10,
+            allowed_lateness_seconds=0,
+            min_count=1,
+            min_authors=1,
+            min_z=-1e9,
         )
     )
 
@@ -145,6 +150,7 @@ _SETTINGS = TrendSettings(
     min_authors=2,
     max_tags=200,
     top_n=50,
+    min_z=-1e9,  # counting is what is compared: rank every counted tag
 )
 
 

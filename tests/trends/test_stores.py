@@ -25,7 +25,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def trend(tag: str, score: float, count: int = 10, history: tuple[int, ...] = ()) -> Trend:
-    return Trend(f"#{tag}", tag.lower(), score, count, 1.0, authors=3, history=history)
+    return Trend(
+        f"#{tag}", tag.lower(), score, count, 1.0, authors=3, history=history, expected=2.5, evidence=count
+    )
 
 
 def test_replace_and_top_best_first(store_url: str) -> None:

@@ -101,7 +101,7 @@ def run_embedded(path: Path, trends: TrendSettings, python_only: bool = False) -
 
 def naive_rate(path: Path, trends: TrendSettings, lines: int = NAIVE_LINES) -> float:
     """Posts/s of a straightforward implementation: re-count the last two windows at every slide."""
-    from freshrank.trends.engine import burst_score
+    from freshrank.trends.engine import velocity_score
     from freshrank.trends.extract import extract_hashtags
     from freshrank.trends.sources.replay import parse_time_ms
 
@@ -122,7 +122,7 @@ def naive_rate(path: Path, trends: TrendSettings, lines: int = NAIVE_LINES) -> f
                     recent.popleft()
                 cur = Counter(t for at, tags in recent if at > next_tick - window for t in tags)
                 prev = Counter(t for at, tags in recent if at <= next_tick - window for t in tags)
-                sorted(cur, key=lambda t: -burst_score(cur[t], prev[t]))[: trends.top_n]
+                sorted(cur, key=lambda t: -velocity_score(cur[t], prev[t]))[: trends.top_n]
                 next_tick += slide
     return min(lines, number) / (time.process_time() - start)
 

@@ -251,6 +251,9 @@ def trend_row(trend: Trend) -> dict[str, Any]:
         "score": trend.score,
         "count": trend.count,
         "baseline": trend.baseline,
+        "authors": trend.authors,
+        "expected": trend.expected,
+        "evidence": trend.evidence,
     }
 
 
@@ -261,6 +264,9 @@ def trend_of(row: dict[str, Any]) -> Trend:
         score=float(row["score"]),
         count=int(row["count"]),
         baseline=float(row["baseline"]),
+        authors=None if row.get("authors") is None else int(row["authors"]),
+        expected=None if row.get("expected") is None else float(row["expected"]),
+        evidence=None if row.get("evidence") is None else int(row["evidence"]),
     )
 
 

@@ -94,6 +94,10 @@ def read_routes(wb: Workbench) -> APIRouter:
                 count=t.count,
                 baseline=t.baseline,
                 history=trend_history(t),
+                authors=t.authors,
+                expected=t.expected,
+                evidence=t.evidence,
+                p_value=t.p_value,
             )
             for t in top
         ]

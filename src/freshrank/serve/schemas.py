@@ -128,10 +128,14 @@ class QueryMetrics(BaseModel):
 class TrendOut(BaseModel):
     hashtag: str
     label: str
-    score: float
+    score: float  # burst z (trends/score.py)
     count: int
     baseline: float
     history: list[int]
+    authors: int | None = None
+    expected: float | None = None  # posts expected without a burst
+    evidence: int | None = None  # posts tested (capped per author)
+    p_value: float | None = None
 
 
 class CompareRow(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -13,12 +14,19 @@ class Trend:
 
     hashtag: str  # display form, with '#': "#SharkWeek"
     label: str  # classifier text: "shark week"
-    score: float  # burst score (c - p) / sqrt(p + 1): higher = more unusual right now
+    score: float  # burst z (trends/score.py): Poisson test of the window count against ``expected``
     count: int  # posts in the current window (c)
     baseline: float  # posts in the previous window of equal length (p), the tag's own recent baseline
     authors: int | None = None  # distinct authors in the current window (None: the source has no authors)
     # Posts per bin over the last two windows, oldest first (a sparkline; see engine.HISTORY_BINS).
     history: tuple[int, ...] = field(default=())
+    expected: float | None = None  # λ: posts expected without a burst (None: not recorded, older snapshot)
+    evidence: int | None = None  # x: the posts tested (capped per author)
+
+    @property
+    def p_value(self) -> float:
+        """One-sided p-value of ``score`` (``Φ(−z)``)."""
+        return 0.5 * math.erfc(self.score / math.sqrt(2.0))
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape of ``freshrank trends replay|top --json``."""
@@ -30,6 +38,10 @@ class Trend:
             "baseline": self.baseline,
             "authors": self.authors,
             "history": list(self.history),
+            "expected": None if self.expected is None else round(self.expected, 6),
+            "evidence": self.evidence,
+            # from the rounded score, so a snapshot read back from a store prints the same p-value
+            "p_value": float(f"{0.5 * math.erfc(round(self.score, 6) / math.sqrt(2.0)):.6g}"),
         }
 
 

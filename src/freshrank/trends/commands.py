@@ -90,11 +90,12 @@ def _print_trends(trends: list[Trend], as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("rank", "hashtag", "label", "score", "count", "baseline", "authors")
+    table = Table("rank", "hashtag", "label", "z", "p-value", "count", "expected", "previous", "authors")
     for rank, t in enumerate(trends, start=1):
         authors = "" if t.authors is None else str(t.authors)
-        score, baseline = f"{t.score:.2f}", f"{t.baseline:g}"
-        table.add_row(str(rank), t.hashtag, t.label, score, str(t.count), baseline, authors)
+        expected = "" if t.expected is None else f"{t.expected:.1f}"
+        score, p, baseline = f"{t.score:.2f}", f"{t.p_value:.1e}", f"{t.baseline:g}"
+        table.add_row(str(rank), t.hashtag, t.label, score, p, str(t.count), expected, baseline, authors)
     if trends:
         out.print(table)
     else:

@@ -71,6 +71,7 @@ from freshrank.config import TrendSettings
 from freshrank.labels import hashtag_to_label
 from freshrank.trends.base import Trend
 from freshrank.trends.extract import dedupe_folded, extract_hashtags
+from freshrank.trends.score import BurstModel
 from freshrank.trends.spellings import Spellings
 from freshrank.trends.windows import Plan, plan_batch
 
@@ -147,8 +148,8 @@ def to_epoch_ms(created_at: datetime | float) -> int:
     return round(created_at * 1000)
 
 
-def burst_score(count: int, baseline: int) -> float:
-    """``(c − p) / sqrt(p + 1)``: the shared burst score."""
+def velocity_score(count: int, baseline: int) -> float:
+    """``(c − p) / sqrt(p + 1)``: the former burst score (kept as the detection benchmark's baseline)."""
     return (count - baseline) / math.sqrt(baseline + 1)
 
 
@@ -167,6 +168,7 @@ class TrendEngine:
             )
         self.settings = settings
         self.stats = EngineStats()
+        self._model = BurstModel.of(settings)
         self._slide_ms = settings.slide_seconds * 1000
         self._n = settings.window_seconds // settings.slide_seconds
         self._lateness_ms = settings.allowed_lateness_seconds * 1000
@@ -440,25 +442,36 @@ class TrendEngine:
             return 0, 0
         return int(self._cur[tag_id]), int(self._prev[tag_id])
 
+    def volumes(self) -> tuple[int, int]:
+        """``(V, Vp)``: hashtag uses of all tracked tags in the current and the previous window."""
+        return int(self._cur.sum()), int(self._prev.sum())
+
     def top(self, n: int | None = None) -> list[Trend]:
-        """The best ``n`` (default ``settings.top_n``) qualifying tags at the current tick."""
+        """The best ``n`` (default ``settings.top_n``) qualifying tags at the current tick (``score.py``)."""
         n = self.settings.top_n if n is None else n
-        min_count, min_authors = self.settings.min_count, self.settings.min_authors
-        ids = np.flatnonzero(self._cur >= max(min_count, 1))
+        model, min_authors = self._model, self.settings.min_authors
+        ids = np.flatnonzero(self._cur >= max(self.settings.min_count, 1))
         keys = self._keys
-        scored = sorted(
-            (-burst_score(count, baseline), -count, keys[tag_id])
-            for tag_id, count, baseline in zip(
-                ids.tolist(), self._cur[ids].tolist(), self._prev[ids].tolist(), strict=True
-            )
-        )
-        authors: dict[str, set[str]] = {}
-        if self._saw_users:
-            check = min_authors > 1
-            authors = self._window_authors({key for _, _, key in (scored if check else scored[:n])})
-            if check:
-                scored = [row for row in scored if len(authors.get(row[2], ())) >= min_authors]
-        return [self._trend(key, -neg_score, -neg_count, authors) for neg_score, neg_count, key in scored[:n]]
+        volume, prev_volume = self.volumes()
+        authors = self._window_authors({keys[i] for i in ids.tolist()}) if self._saw_users else {}
+        scored = []
+        for tag_id, count, baseline in zip(
+            ids.tolist(), self._cur[ids].tolist(), self._prev[ids].tolist(), strict=True
+        ):
+            key = keys[tag_id]
+            voices = len(authors.get(key, ())) if self._saw_users else None
+            if voices is not None and voices < min_authors:
+                continue
+            evidence = model.evidence(count, voices)
+            expected = model.expected(baseline, volume, prev_volume)
+            z = model.z(evidence, expected)
+            if z >= model.min_z:
+                scored.append((-z, -count, key, expected, evidence))
+        scored.sort()
+        return [
+            self._trend(key, -neg_z, -neg_count, authors, expected, evidence)
+            for neg_z, neg_count, key, expected, evidence in scored[:n]
+        ]
 
     # Internals --------------------------------------------------------------------------------------
 
@@ -688,7 +701,9 @@ class TrendEngine:
                 bins[(b - first) * HISTORY_BINS // span] += count
         return tuple(bins)
 
-    def _trend(self, key: str, score: float, count: int, authors: dict[str, set[str]]) -> Trend:
+    def _trend(
+        self, key: str, score: float, count: int, authors: dict[str, set[str]], expected: float, evidence: int
+    ) -> Trend:
         display = self._display(key)
         return Trend(
             hashtag="#" + display,
@@ -698,4 +713,6 @@ class TrendEngine:
             baseline=float(self._prev[self._ids[key]]),
             authors=len(authors.get(key, ())) if self._saw_users else None,
             history=self._history(key),
+            expected=expected,
+            evidence=evidence,
         )

@@ -167,14 +167,20 @@ function renderTrends(trends) {
     const lift = t.baseline > 0 ? `×${(t.count / t.baseline).toFixed(1)}` : "new";
     const button = el("button", {
       type: "button", class: `trend${picked ? " picked" : ""}`, "aria-pressed": picked ? "true" : "false",
-      title: `${t.hashtag} → “${t.label}”\nburst score ${fmt(t.score, 2)}\n${t.count} posts in the window, `
-        + `baseline ${fmt(t.baseline, 1)} (${lift})`,
+      title: `${t.hashtag} → “${t.label}”\nburst z ${fmt(t.score, 2)}`
+        + (t.p_value != null ? ` (p = ${t.p_value.toExponential(1)})` : "")
+        + `\n${t.count} posts in the window`
+        + (t.expected != null ? `, ${fmt(t.expected, 1)} expected` : "")
+        + (t.authors != null ? `, ${t.authors} authors` : "")
+        + `\nprevious window ${fmt(t.baseline, 1)} (${lift})`,
     },
     el("span", { class: "swatch", style: { background: color } }),
     el("span", { class: "trend-tag", text: t.hashtag }),
-    el("span", { class: "trend-score", title: "burst score", text: fmt(t.score, 1) }),
+    el("span", { class: "trend-score", title: "burst z (Poisson test against the expected count)",
+      text: fmt(t.score, 1) }),
     sparkline(t.history, color),
-    el("span", { class: "trend-count" }, el("strong", { text: `${t.count}` }), ` posts · ${lift}`));
+    el("span", { class: "trend-count" }, el("strong", { text: `${t.count}` }),
+      t.expected != null ? ` posts · ${fmt(t.expected, 1)} expected` : ` posts · ${lift}`));
     button.addEventListener("click", () => toggleTrend(t.hashtag));
     return el("li", {}, button);
   }));

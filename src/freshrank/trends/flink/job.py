@@ -111,6 +111,8 @@ def _top_row(row: tuple[object, ...]) -> TopRow:
         authored=int(v["authored"]),  # type: ignore[call-overload]
         score=float(v["score"]),  # type: ignore[arg-type]
         rank=int(v["rn"]),  # type: ignore[call-overload]
+        evidence=int(v["evidence"]),  # type: ignore[call-overload]
+        expected=float(v["expected"]),  # type: ignore[arg-type]
     )
 
 
@@ -165,12 +167,12 @@ def run(spec: FlinkJobSpec) -> FlinkJobResult:
         env.execute_sql(statement)
     collector = WindowCollector(slide_ms=spec.trends.slide_seconds * 1000)
     snapshots = 0
-    kind_at = sql.RESULT_COLUMNS.index("kind")
+    kind_at, posts_at = sql.RESULT_COLUMNS.index("kind"), sql.RESULT_COLUMNS.index("posts")
     with env.sql_query(sql.QUERY).execute().collect() as results:
         for raw in results:
             row = tuple(raw)
             if row[kind_at] == "mark":
-                collector.add_posts(int(row[-1]), int(row[1]))
+                collector.add_posts(int(row[posts_at]), int(row[1]))
                 continue
             finished = collector.add_top(_top_row(row))
             if finished is not None and store is not None and not spec.bounded:

@@ -82,6 +82,8 @@ class TopRow:
     authored: int
     score: float
     rank: int
+    evidence: int | None = None
+    expected: float | None = None
 
     def to_trend(self) -> Trend:
         return Trend(
@@ -91,6 +93,8 @@ class TopRow:
             count=self.count,
             baseline=float(self.baseline),
             authors=self.authors if self.authored else None,
+            expected=self.expected,
+            evidence=self.evidence,
         )
 
 

@@ -21,8 +21,12 @@ into the 2W/S = 360 HOP windows that contain it):
   a DataStream round trip (``job.bridge_events``, same watermarks); per (tag, tick) the events are
   summed (``TUMBLE`` S), and running sums (``OVER ... ROWS UNBOUNDED PRECEDING``) give ``c``, ``p``,
   distinct authors and authored posts at every probed tick;
-* ``score = (c − p) / SQRT(p + 1)``, ``c ≥ min_count``, distinct authors ``≥ min_authors`` unless the tag's
-  posts in the window carry no author; a window Top-N per tick (score, c desc, tag asc) keeps N rows;
+* the stream's volume (hashtag uses per window, ``V`` and ``Vp``) is the pseudo-tag ``''`` counted like a
+  tag (``slice_volume``); it has a probe at every tick where a real tag has one (its count is at least any
+  tag's), so its running sums are joined to each tag's row on the tick (an interval join ``rt = rt``);
+* the burst test of ``trends/score.py`` (``score.sql_*`` write its SQL): ``c ≥ min_count``, distinct
+  authors ``≥ min_authors`` unless the tag's posts in the window carry no author, ``z ≥ min_z``; a window
+  Top-N per tick (score, c desc, tag asc) keeps N rows;
 * the display spelling = the most common spelling over ``(t − 2W, t]``, ties to the first in sorted
   order: only the N ranked rows are interval-joined to the per-slice spelling counts and ranked;
 * posts per slice ride along the same bridge: the latest slice with posts ends at the first tick at or
@@ -34,6 +38,7 @@ Everything user-supplied (paths, topics, servers) is quoted as a SQL string lite
 from __future__ import annotations
 
 from freshrank.config import TrendSettings
+from freshrank.trends import score
 from freshrank.trends.flink.spec import KafkaTopic
 
 POST_TIME_UDF = "freshrank_post_time"
@@ -51,7 +56,11 @@ RESULT_COLUMNS = (
     "score",
     "rn",
     "posts",
+    "evidence",
+    "expected",
 )
+# The pseudo-tag whose running sums are the stream's volume (hashtag uses per window): no real tag is empty.
+VOLUME_KEY = ""
 
 
 def literal(value: str) -> str:
@@ -144,6 +153,15 @@ FROM timed_posts, LATERAL TABLE({POST_TAGS_UDF}(`text`)) AS T(tag_key, spelling)
 SELECT {slice_cols}, tag_key, COUNT(*) AS cnt, COUNT(author) AS authored
 FROM {_tumble("tagged", "ts", s)}
 GROUP BY window_start, window_end, window_time, tag_key""",
+        f"""CREATE TEMPORARY VIEW slice_volume AS
+SELECT {slice_cols}, CAST({literal(VOLUME_KEY)} AS STRING) AS tag_key, COUNT(*) AS cnt,
+  COUNT(author) AS authored
+FROM {_tumble("tagged", "ts", s)}
+GROUP BY window_start, window_end, window_time""",
+        """CREATE TEMPORARY VIEW slice_counts AS
+SELECT rt, tick, tag_key, cnt, authored FROM slice_tags
+UNION ALL
+SELECT rt, tick, tag_key, cnt, authored FROM slice_volume""",
         f"""CREATE TEMPORARY VIEW slice_authors AS
 SELECT {slice_cols}, tag_key, author
 FROM {_tumble("tagged", "ts", s)}
@@ -165,7 +183,7 @@ FROM slice_authors""",
 SELECT rt, tick, tag_key FROM (
   SELECT rt, tick, tag_key, SUM(cnt) OVER (
       PARTITION BY tag_key ORDER BY rt RANGE BETWEEN {_span(w - s)} PRECEDING AND CURRENT ROW) AS c
-  FROM slice_tags
+  FROM slice_counts
 ) WHERE c >= {min_count}""",
         f"""CREATE TEMPORARY VIEW seed_spans AS
 SELECT tick, tag_key, CASE WHEN prev_tick = tick OR prev_tick + {w_ms} <= tick THEN 0
@@ -176,11 +194,11 @@ FROM (
   FROM seeds
 )""",
         f"""CREATE TEMPORARY VIEW tag_event_rows AS
-{_row(EVENT, "tick", "cnt", "0", "authored")} FROM slice_tags
+{_row(EVENT, "tick", "cnt", "0", "authored")} FROM slice_counts
 UNION ALL
-{_row(EVENT, f"tick + {w_ms}", "-cnt", "cnt", "-authored")} FROM slice_tags
+{_row(EVENT, f"tick + {w_ms}", "-cnt", "cnt", "-authored")} FROM slice_counts
 UNION ALL
-{_row(EVENT, f"tick + {2 * w_ms}", dp="-cnt")} FROM slice_tags
+{_row(EVENT, f"tick + {2 * w_ms}", dp="-cnt")} FROM slice_counts
 UNION ALL
 {_row(EVENT, "tick", du="1")} FROM author_spans WHERE prev_tick = tick OR prev_tick + {w_ms} <= tick
 UNION ALL
@@ -231,6 +249,7 @@ def ranking_views(settings: TrendSettings) -> list[str]:
     """Running counts per tag at its probe ticks, the top N per tick, and its display spellings."""
     w, s, n = int(settings.window_seconds), int(settings.slide_seconds), int(settings.top_n)
     min_count = max(int(settings.min_count), 1)
+    model = score.BurstModel.of(settings)
     return [
         f"""CREATE TEMPORARY VIEW window_events AS
 SELECT * FROM {EVENTS_TABLE} WHERE kind <= {PROBE}""",
@@ -239,20 +258,32 @@ SELECT window_time AS rt, tag_key, SUM(dc) AS dc, SUM(dp) AS dp, SUM(du) AS du, 
   MAX(kind) AS probed
 FROM {_tumble("window_events", "rt", s)}
 GROUP BY window_start, window_end, window_time, tag_key""",
-        f"""CREATE TEMPORARY VIEW tag_states AS
-SELECT rt, tag_key, c, p, authors, authored,
-  (c - p) / SQRT(CAST(p + 1 AS DOUBLE)) AS score
+        f"""CREATE TEMPORARY VIEW tag_sums AS
+SELECT rt, tag_key, c, p, authors, authored
 FROM (
   SELECT rt, tag_key, probed,
     SUM(dc) OVER w AS c, SUM(dp) OVER w AS p, SUM(du) OVER w AS authors, SUM(da) OVER w AS authored
   FROM tick_deltas
   WINDOW w AS (PARTITION BY tag_key ORDER BY rt ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
-WHERE probed = {PROBE} AND c >= {min_count}
-  AND (authors >= {int(settings.min_authors)} OR authored = 0)""",
+WHERE probed = {PROBE}""",
+        f"""CREATE TEMPORARY VIEW volumes AS
+SELECT rt, c AS volume, p AS prev_volume FROM tag_sums WHERE tag_key = {literal(VOLUME_KEY)}""",
+        f"""CREATE TEMPORARY VIEW tag_tests AS
+SELECT t.rt, t.tag_key, t.c, t.p, t.authors, t.authored,
+  {score.sql_evidence(model, "t.c", "t.authors", "t.authored")} AS x,
+  {score.sql_expected(model, "t.p", "v.volume", "v.prev_volume")} AS lam
+FROM tag_sums t, volumes v
+WHERE t.rt = v.rt AND t.tag_key <> {literal(VOLUME_KEY)} AND t.c >= {min_count}
+  AND (t.authors >= {int(settings.min_authors)} OR t.authored = 0)""",
+        f"""CREATE TEMPORARY VIEW tag_states AS
+SELECT * FROM (
+  SELECT rt, tag_key, c, p, authors, authored, CAST(x AS BIGINT) AS x, lam, {score.sql_z("x", "lam")} AS score
+  FROM tag_tests
+) WHERE score >= {model.min_z!r}""",
         f"""CREATE TEMPORARY VIEW top_tags AS
 SELECT * FROM (
-  SELECT window_start, window_end, window_time AS top_time, tag_key, c, p, authors, authored, score,
+  SELECT window_start, window_end, window_time AS top_time, tag_key, c, p, authors, authored, x, lam, score,
     ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY score DESC, c DESC, tag_key ASC) AS rn
   FROM {_tumble("tag_states", "rt", s)}
 ) WHERE rn <= {n}""",
@@ -261,20 +292,20 @@ SELECT rt, tag_key, spelling, uses FROM {EVENTS_TABLE} WHERE kind = {SPELLING}""
         f"""CREATE TEMPORARY VIEW post_marks AS
 SELECT at_ms AS window_end_ms, uses AS posts FROM {EVENTS_TABLE} WHERE kind = {MARK}""",
         f"""CREATE TEMPORARY VIEW top_spellings AS
-SELECT t.top_time, t.tag_key, t.c, t.p, t.authors, t.authored, t.score, t.rn, u.spelling, u.uses
+SELECT t.top_time, t.tag_key, t.c, t.p, t.authors, t.authored, t.x, t.lam, t.score, t.rn, u.spelling, u.uses
 FROM top_tags t, slice_spellings u
 WHERE t.tag_key = u.tag_key
   AND u.rt BETWEEN t.top_time - {_span(2 * w - s)} AND t.top_time""",
         f"""CREATE TEMPORARY VIEW ranked AS
 SELECT * FROM (
-  SELECT window_end, tag_key, spelling, c, p, authors, authored, score, rn,
+  SELECT window_end, tag_key, spelling, c, p, authors, authored, x, lam, score, rn,
     ROW_NUMBER() OVER (PARTITION BY window_start, window_end, tag_key
                        ORDER BY uses DESC, spelling ASC) AS spelling_rank
   FROM (
-    SELECT window_start, window_end, tag_key, spelling, c, p, authors, authored, score, rn,
+    SELECT window_start, window_end, tag_key, spelling, c, p, authors, authored, x, lam, score, rn,
       SUM(uses) AS uses
     FROM {_tumble("top_spellings", "top_time", s)}
-    GROUP BY window_start, window_end, tag_key, spelling, c, p, authors, authored, score, rn
+    GROUP BY window_start, window_end, tag_key, spelling, c, p, authors, authored, x, lam, score, rn
   )
 ) WHERE spelling_rank = 1""",
     ]
@@ -283,12 +314,13 @@ SELECT * FROM (
 QUERY = """
 SELECT CAST('top' AS STRING) AS kind, UNIX_TIMESTAMP(CAST(window_end AS STRING)) * 1000 AS window_end_ms,
   tag_key, spelling, CAST(c AS BIGINT) AS c, CAST(p AS BIGINT) AS p, CAST(authors AS BIGINT) AS authors,
-  CAST(authored AS BIGINT) AS authored, score, rn, CAST(NULL AS BIGINT) AS posts
+  CAST(authored AS BIGINT) AS authored, score, rn, CAST(NULL AS BIGINT) AS posts,
+  CAST(x AS BIGINT) AS evidence, lam AS expected
 FROM ranked
 UNION ALL
 SELECT CAST('mark' AS STRING), window_end_ms, CAST(NULL AS STRING), CAST(NULL AS STRING),
   CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
-  CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT), posts
+  CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT), posts, CAST(NULL AS BIGINT), CAST(NULL AS DOUBLE)
 FROM post_marks"""
 
 

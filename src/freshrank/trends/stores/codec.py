@@ -29,6 +29,8 @@ def decode(raw: str | bytes) -> Trend:
         baseline=float(data.get("baseline") or 0.0),
         authors=None if authors is None else int(authors),
         history=tuple(int(x) for x in data.get("history") or ()),
+        expected=None if data.get("expected") is None else float(data["expected"]),
+        evidence=None if data.get("evidence") is None else int(data["evidence"]),
     )
 
 
