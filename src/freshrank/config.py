@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import click
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -77,9 +76,12 @@ class ClassifierSettings(BaseModel):
 
 
 class SearchSettings(BaseModel):
-    """Ranking: final score = text_score + boost_weight * sum(trend scores)."""
+    """Ranking: final score = text_score + boost_weight * sum(label weight * trend score)."""
 
     boost_weight: float = 1.0
+    # Label weights of the current trends: softmax of their burst z over this temperature (search/weights.py);
+    # 0 or less: every label 1.0. Explicitly requested hashtags always weigh 1.0 each.
+    trend_temperature: float = 2.0
     field_weights: dict[str, float] = Field(
         default_factory=lambda: {"title": 4.0, "tagline": 2.0, "overview": 1.0, "cast": 1.5, "directors": 1.5}
     )
@@ -116,6 +118,9 @@ class LifecycleSettings(BaseModel):
 
     # Judgment CSV files for the gate's zero-shot nDCG@10 (relative paths: under data_dir/judgments).
     judgments: list[str] = Field(default_factory=lambda: ["keyword_judgments.csv"])
+    # The crowd the gate ranks each judged trend in (evaluate/crowd.py): "demo" = the trends of the demo's
+    # stream (the shared tweets with #love and a #christmas burst), a JSONL stream path, or "" (isolated).
+    crowd: str = "demo"
     max_accuracy_drop: float = 0.01  # a candidate may lose at most 1 point of NLI dev accuracy
     params_file: Path = Path("params.yaml")
     max_instances: int = 256  # KServe request limits (4xx beyond them)
@@ -228,6 +233,8 @@ def cli_settings() -> Settings:
     Kept on the root Typer (click) context, so that every step of one ``freshrank …`` invocation (the
     command, the metrics export on exit) sees the same object; outside a command, fresh settings.
     """
+    import click  # here, not at the top: the Flink job's venv imports this module and has no click
+
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return Settings()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from freshrank.cli import app
 from freshrank.config import Settings
 from freshrank.evaluate.metrics import MetricParams, query_metrics
+from freshrank.evaluate.store import open_judgment_store
 from freshrank.search.service import SearchService
 
 JUDGMENTS = """trend,genre,doc_id,grade
@@ -159,9 +160,59 @@ def test_the_gate_scores_what_evaluate_scores(env: dict[str, str]) -> None:
     assert state == serving_state()  # the gate wrote no serving state (also when it runs first)
     code, out = _cli(
         "evaluate", "--judgments", f"{env['ROOT']}/j.csv", "--classifier", "embedding", "--no-record",
-        "--no-baseline", "--json",
+        "--no-baseline", "--crowd", settings.lifecycle.crowd, "--json",
     )  # fmt: skip
     assert code == 0, out
-    evaluated = {qid: figures["ndcg@10"] for qid, figures in json.loads(out)["per_query"].items()}
+    doc = json.loads(out)
+    evaluated = {qid: figures["ndcg@10"] for qid, figures in doc["crowd"]["per_query"].items()}
     assert set(evaluated) == {"#christmas|", "#christmas|Family", "#zombies|", "#dinosaurs|"}
-    assert metrics.per_query == pytest.approx(evaluated, abs=1e-12)
+    assert metrics.per_query == pytest.approx(evaluated, abs=1e-12)  # the gate compares the crowd figure
+    assert metrics.extra["isolated_ndcg_at_10"] == pytest.approx(doc["mean"]["ndcg@10"], abs=1e-12)
+
+
+def _stream(path: Path) -> Path:
+    """Two hours of posts: steady filler tags, then #Dinosaurs bursting (40 authors) in the last 10 min."""
+    t0 = 1_800_000_000_000
+    rows = [
+        {"text": f"#filler{i % 30}", "created_at": t0 + i * 4_000, "user": f"u{i % 200}"} for i in range(1800)
+    ]
+    rows += [
+        {"text": "wow #Dinosaurs", "created_at": t0 + 6_600_000 + i * 10_000, "user": f"d{i}"}
+        for i in range(40)
+    ]
+    rows.sort(key=lambda r: r["created_at"])  # type: ignore[arg-type, return-value]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_evaluate_in_the_crowd_of_a_replayed_stream(env: dict[str, str], tmp_path: Path) -> None:
+    from freshrank.evaluate.runner import in_crowd
+    from freshrank.trends.base import Trend
+
+    stream = _stream(tmp_path / "stream.jsonl")
+    code, out = _cli("evaluate", "--judgments", f"{env['ROOT']}/j.csv", "--crowd", str(stream), "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    crowd = doc["crowd"]
+    assert crowd["trends"] == ["#Dinosaurs"]  # the burst trends, the steady filler tags do not
+    assert set(crowd["per_query"]) == set(doc["per_query"])
+    # #dinosaurs is the crowd's own trend: injected, it replaces it, so the ranking is the isolated one
+    assert crowd["per_query"]["#dinosaurs|"] == doc["per_query"]["#dinosaurs|"]
+    # the others rank with #Dinosaurs boosting too, as search ranks with that trending set
+    service = SearchService.from_settings(Settings())
+    trending = [Trend("#Dinosaurs", "dinosaurs", 10.0, 40, 0.0)]
+    ranking = [
+        hit.id
+        for hit in service.search(
+            text="", genre=None, hashtags=None, limit=100, crowd=in_crowd(trending, "#zombies")
+        ).hits
+    ]
+    qrels = {4: 1}
+    assert crowd["per_query"]["#zombies|"] == pytest.approx(query_metrics(ranking, qrels, MetricParams()))
+    assert crowd["ndcg@10_ratio"] == pytest.approx(crowd["mean"]["ndcg@10"] / doc["mean"]["ndcg@10"])
+    store = open_judgment_store(Settings().resolved_judgments_url)  # both figures in the history
+    (run,) = [r for r in store.runs(kind="evaluate", limit=100) if r.id == doc["run_id"]]
+    store.close()
+    assert run.mean == doc["mean"] and run.details["crowd_mean"] == crowd["mean"]
+    missing = _cli("evaluate", "--judgments", f"{env['ROOT']}/j.csv", "--crowd", str(tmp_path / "no.jsonl"))
+    assert missing[0] == 2

@@ -1,7 +1,8 @@
 """Boosted rankings on the full catalogue equal an independent reference computed in numpy, on every backend.
 
 The reference takes each backend's own text scores (its no-boost search of the same text and genre) and adds
-``boost_weight * sum(calibrated scores)`` computed here from the scores that were handed to ``put_scores``
+``boost_weight * sum(label weight * calibrated score)`` (weights 1.0 unless the request gives them) computed
+here from the scores that were handed to ``put_scores``
 (zeros included), then sorts by score and id. So the test pins what sparse storage must not change: which
 movies are candidates, how the boost adds up, ties by id, paging and the exact ``total``.
 """
@@ -24,6 +25,8 @@ from freshrank.search.elasticsearch import ElasticsearchBackend
 from freshrank.search.lucene import label_key
 from freshrank.search.opensearch import OpenSearchBackend
 from freshrank.search.sqlite import SqliteBackend
+from freshrank.search.weights import trend_weights
+from freshrank.trends.base import Trend
 from tests.conftest import SHARED_DATA
 from tests.search.test_contract import BACKENDS, close_test_backend, open_test_backend
 
@@ -32,6 +35,12 @@ ZERO_LABEL = "nothing stands out"  # scored, every score 0
 TEXTS = ("", "love", "love story", "the dark knight returns")
 GENRES = (None, "Family", "Drama")
 LABEL_SETS = (TREND_LABELS[:1], TREND_LABELS[:5], (*TREND_LABELS, ZERO_LABEL, "never scored"))
+# Label weights as the current trends give them (search.weights: a softmax over burst strengths).
+WEIGHTED = trend_weights(
+    [Trend(f"#t{i}", label, 30.0 - 3 * i, 1, 1.0) for i, label in enumerate((*TREND_LABELS[:6], ZERO_LABEL))],
+    temperature=2.0,
+)
+CASES = [(labels, ()) for labels in LABEL_SETS] + [(tuple(WEIGHTED), tuple(WEIGHTED.values()))]
 PAGES = ((0, 10), (40, 20), (1000, 10))
 WEIGHT = 0.7
 PAGE = 10_000
@@ -71,11 +80,13 @@ class Catalogue:
         assert len(found) == total
         return found
 
-    def reference(self, text_scores: dict[int, float], labels: tuple[str, ...]) -> dict[int, float]:
+    def reference(
+        self, text_scores: dict[int, float], labels: tuple[str, ...], weights: tuple[float, ...] = ()
+    ) -> dict[int, float]:
         boost = np.zeros(len(self.scores.ids))
-        for label in labels:
+        for label, weight in zip(labels, weights or (1.0,) * len(labels), strict=True):
             if label in self.calibrated:
-                boost += self.engine_value(self.calibrated[label])
+                boost += weight * self.engine_value(self.calibrated[label])
         return {i: t + WEIGHT * float(boost[self.position[i]]) for i, t in text_scores.items()}
 
 
@@ -110,15 +121,15 @@ def test_a_label_whose_scores_are_all_zero_is_still_scored(catalogue: Catalogue)
 def test_boosted_rankings_equal_the_reference(catalogue: Catalogue, text: str, genre: str | None) -> None:
     text_scores = catalogue.text_scores(text, genre)
     eps = 1e-9 if catalogue.exact else 2e-5
-    for labels, (offset, limit) in itertools.product(LABEL_SETS, PAGES):
-        reference = catalogue.reference(text_scores, labels)
+    for (labels, weights), (offset, limit) in itertools.product(CASES, PAGES):
+        reference = catalogue.reference(text_scores, labels, weights)
         order = sorted(reference, key=lambda i: (-reference[i], i))
         request = SearchRequest(
             text=text, genre=genre, labels=labels, model_version=VERSION, limit=limit, offset=offset,
-            boost_weight=WEIGHT,
+            boost_weight=WEIGHT, label_weights=weights,
         )  # fmt: skip
         page = catalogue.backend.search(request)
-        case = f"{text!r} {genre} {len(labels)} labels, offset {offset}"
+        case = f"{text!r} {genre} {len(labels)} labels{' weighted' if weights else ''}, offset {offset}"
         assert page.total == len(reference), case
         got = [hit.id for hit in page.hits]
         expected = order[offset : offset + limit]

@@ -98,6 +98,8 @@ def test_genres_and_trends(client: TestClient) -> None:
     trends = client.get("/api/trends", params={"n": 2}).json()
     assert [t["hashtag"] for t in trends] == ["#christmas", "#dinosaurs"]
     assert trends[0]["history"][-1] == 140 and trends[0]["count"] == 420 and trends[0]["baseline"] == 30.0
+    assert {"authors", "expected", "evidence", "p_value"} <= set(trends[0])  # the burst test's explanation
+    assert 0 <= trends[0]["p_value"] < 0.5
 
 
 # Validation -----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from freshrank.evaluate.metrics import Gain, MetricParams
 from freshrank.evaluate.runner import DEFAULT_MIN_JUDGED, EvaluationReport
 from freshrank.evaluate.store import SqlJudgmentStore, StoreUnavailable, open_judgment_store, safe_url
 from freshrank.exitcodes import EXIT_ERROR, EXIT_UNAVAILABLE, EXIT_USAGE
+from freshrank.trends.base import Trend
 
 log = logging.getLogger(__name__)
 judgments_app = typer.Typer(
@@ -160,12 +161,20 @@ def evaluate_command(
     ),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the lexical baseline."),
     no_record: bool = typer.Option(False, "--no-record", help="Do not store the run in the history."),
+    crowd: str = typer.Option(
+        None,
+        "--crowd",
+        help="STREAM.jsonl (as `trends replay` reads) or 'demo' (the demo's stream): also rank each group "
+        "in the crowd of that stream's trends.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """nDCG@10, P@10 and recall@100 of trend-boosted search per judged (trend, genre), with the lift over the
     lexical baseline.
 
-    Each group ranks the catalogue (filtered by its genre) with no text and only its trend trending.
+    Each group ranks the catalogue (filtered by its genre) with no text and only its trend trending
+    (isolated). With --crowd STREAM, also with its trend injected, as the strongest, into the trends a replay
+    of STREAM produces (the others boost too, weighted by strength): both figures are reported and stored.
 
     The baseline is BM25 on the hashtag's words, no classifier. Unjudged movies count as grade 0.
 
@@ -178,11 +187,14 @@ def evaluate_command(
     items = load_judgments(settings, judgments, from_store)
     backend = _open_backend(settings)
     system = _open_system(settings, backend, classifier or settings.classifier.name)
-    report = _run_evaluation(system, items, params, min_judged, baseline=not no_baseline)
+    trends = _crowd(settings, crowd) if crowd is not None else None
+    report = _run_evaluation(system, items, params, min_judged, baseline=not no_baseline, crowd=trends)
     trending = _trend_snapshot(system)
     run = report.to_run()
     run.details["source"] = str(judgments) if judgments else "store"
     run.details["trend_snapshot"] = trending
+    if crowd is not None:
+        run.details["crowd_source"] = crowd
     stored = None if no_record else _record(settings, run)
     report.run_id = stored
     _publish_gauges(report)
@@ -205,16 +217,42 @@ def _trend_snapshot(system: Any) -> list[str]:
         return []
 
 
+def _crowd(settings: Settings, spec: str) -> list[Trend]:
+    """The trends a replay of ``spec`` ends with (exit 2 when it cannot be read)."""
+    from freshrank.evaluate.crowd import open_crowd
+
+    try:
+        trends = open_crowd(settings, spec) or []
+    except OSError as exc:
+        err.print(f"[red]error:[/] cannot read the crowd stream: {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    if not trends:
+        err.print(f"[yellow]warning:[/] nothing trends at the end of {escape(spec)}: the crowd is empty")
+    return trends
+
+
 def _run_evaluation(
-    system: Any, judgments: Sequence[Judgment], params: MetricParams, min_judged: float, baseline: bool
+    system: Any,
+    judgments: Sequence[Judgment],
+    params: MetricParams,
+    min_judged: float,
+    baseline: bool,
+    crowd: list[Trend] | None = None,
 ) -> EvaluationReport:
     from freshrank.evaluate.systems import evaluate_with_baseline
 
-    queries = len({(j.trend, j.genre) for j in judgments}) * (2 if baseline else 1)
+    runs = 1 + int(baseline) + int(crowd is not None)
+    queries = len({(j.trend, j.genre) for j in judgments}) * runs
     with progress() as bar:
         task = bar.add_task("ranking judged queries", total=queries)
         return evaluate_with_baseline(
-            system, judgments, params, min_judged, on_query=lambda _: bar.advance(task), baseline=baseline
+            system,
+            judgments,
+            params,
+            min_judged,
+            on_query=lambda _: bar.advance(task),
+            baseline=baseline,
+            crowd=crowd,
         )
 
 
@@ -236,6 +274,12 @@ def print_report(report: EvaluationReport) -> None:
     table.add_row("[bold]mean[/]", *(f"[bold]{mean[n]:.3f}[/]" for n in names), *base_mean, end_section=True)
     out.print(table)
     doc = report.to_json()
+    if report.crowd is not None:
+        key = f"ndcg@{k}"
+        out.print(
+            f"in the crowd of {len(report.crowd_trends)} replayed trends: {key} {report.crowd.mean[key]:.3f} "
+            f"(isolated {mean[key]:.3f})"
+        )
     if "significance" in doc:
         sig = doc["significance"]
         out.print(

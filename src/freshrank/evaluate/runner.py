@@ -12,6 +12,7 @@ from freshrank.evaluate.metrics import MetricParams, mean_metrics, query_metrics
 from freshrank.evaluate.store import iter_groups
 from freshrank.labels import hashtag_to_label
 from freshrank.search.base import SearchPage
+from freshrank.trends.base import Trend
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,15 @@ RETRIEVE_DEPTH = 100
 class RankingService(Protocol):
     """What evaluation needs from ``freshrank.search.service.SearchService``."""
 
-    def search(self, *, text: str, genre: str | None, hashtags: list[str], limit: int) -> SearchPage: ...
+    def search(
+        self,
+        *,
+        text: str,
+        genre: str | None,
+        hashtags: list[str] | None,
+        limit: int,
+        crowd: Sequence[Trend] | None = None,
+    ) -> SearchPage: ...
 
 
 Ranker = Callable[[str, str], list[int]]  # (trend, genre) -> ranked doc ids
@@ -51,6 +60,8 @@ class EvaluationReport:
     params: MetricParams
     warnings: list[str] = field(default_factory=list)
     run_id: int | None = None
+    crowd: SystemResult | None = None  # the same judgments ranked in the crowd of a replayed stream's trends
+    crowd_trends: list[str] = field(default_factory=list)  # that crowd's hashtags, best first
 
     @property
     def trends(self) -> list[str]:
@@ -71,6 +82,7 @@ class EvaluationReport:
             "params": asdict(self.params),
             "warnings": self.warnings,
             "run_id": self.run_id,
+            "crowd": self._crowd_json(),
         }
         if self.baseline:
             from freshrank.evaluate.compare import compare_systems
@@ -81,6 +93,19 @@ class EvaluationReport:
             }
             doc["significance"] = comparison.significance.to_json()
         return doc
+
+    def _crowd_json(self) -> dict[str, Any] | None:
+        if self.crowd is None:
+            return None
+        key = f"ndcg@{self.params.k}"
+        isolated, crowd = self.system.mean.get(key, 0.0), self.crowd.mean.get(key, 0.0)
+        return {
+            "mean": self.crowd.mean,
+            "per_query": self.crowd.per_query,
+            "trends": self.crowd_trends,
+            "isolated_mean": self.system.mean,
+            f"{key}_ratio": crowd / isolated if isolated else None,
+        }
 
     def to_run(self) -> EvaluationRun:
         return EvaluationRun(
@@ -96,6 +121,15 @@ class EvaluationReport:
             details={
                 "baseline_per_query": self.baseline.per_query if self.baseline else {},
                 "warnings": self.warnings,
+                **(
+                    {
+                        "crowd_mean": self.crowd.mean,
+                        "crowd_per_query": self.crowd.per_query,
+                        "crowd_trends": self.crowd_trends,
+                    }
+                    if self.crowd
+                    else {}
+                ),
             },
         )
 
@@ -110,6 +144,29 @@ def boosted_ranker(service: RankingService, depth: int = RETRIEVE_DEPTH) -> Rank
 
     def rank(trend: str, genre: str) -> list[int]:
         page = service.search(text="", genre=genre or None, hashtags=[trend], limit=depth)
+        return [hit.id for hit in page.hits]
+
+    return rank
+
+
+def in_crowd(crowd: Sequence[Trend], trend: str) -> list[Trend]:
+    """The trending set with ``trend`` injected as its strongest trend (the other trends kept as they are).
+
+    The judged trend takes the strongest crowd trend's score (a trend the product surfaces first, as
+    #christmas in the demo); a crowd trend with the same label is replaced by it.
+    """
+    label = hashtag_words(trend)
+    strength = max((t.score for t in crowd), default=1.0)
+    injected = Trend(hashtag=trend, label=label, score=strength, count=0, baseline=0.0)
+    return [injected, *(t for t in crowd if t.label != label)]
+
+
+def crowd_ranker(service: RankingService, crowd: Sequence[Trend], depth: int = RETRIEVE_DEPTH) -> Ranker:
+    """No text, ``trend`` trending among ``crowd``: every label boosts, weighted by its trend's strength."""
+
+    def rank(trend: str, genre: str) -> list[int]:
+        trending = in_crowd(crowd, trend)
+        page = service.search(text="", genre=genre or None, hashtags=None, limit=depth, crowd=trending)
         return [hit.id for hit in page.hits]
 
     return rank
@@ -168,8 +225,10 @@ def evaluate_judgments(
     baseline: bool = True,
     min_judged: float = DEFAULT_MIN_JUDGED,
     on_query: Callable[[str], None] | None = None,
+    crowd: Sequence[Trend] | None = None,
 ) -> EvaluationReport:
-    """nDCG@k, P@k, recall@100 (and more) of the trend-boosted ranking and of the lexical baseline."""
+    """nDCG@k, P@k, recall@100 (and more) of the trend-boosted ranking and of the lexical baseline; with
+    ``crowd``, also of the ranking with each judged trend injected into that trending set."""
     params = params or MetricParams()
     if not judgments:
         raise ValueError("no judgments to evaluate")
@@ -184,6 +243,10 @@ def evaluate_judgments(
     )
     report = EvaluationReport(system, base, classifier, model_version, catalog_size, params)
     report.warnings = judged_warnings(system, params.k, min_judged)
+    if crowd is not None:
+        name = f"{classifier or 'boosted'} in the crowd"
+        report.crowd = evaluate_ranker(name, crowd_ranker(service, crowd, depth), judgments, params, on_query)
+        report.crowd_trends = [t.hashtag for t in crowd]
     return report
 
 

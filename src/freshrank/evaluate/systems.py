@@ -20,6 +20,7 @@ from freshrank.evaluate.runner import (
 from freshrank.loop.service import ScoringLoop
 from freshrank.search.base import SearchBackend
 from freshrank.search.service import SearchService
+from freshrank.trends.base import Trend
 
 BASELINE = "baseline"
 
@@ -90,6 +91,7 @@ def evaluate_with_baseline(
     min_judged: float,
     on_query: Callable[[str], None] | None = None,
     baseline: bool = True,
+    crowd: Sequence[Trend] | None = None,
 ) -> EvaluationReport:
     """``freshrank evaluate``: the classifier's boost and the lexical baseline on the same judgments."""
     return evaluate_judgments(
@@ -102,4 +104,5 @@ def evaluate_with_baseline(
         baseline=baseline,
         min_judged=min_judged,
         on_query=on_query,
+        crowd=crowd,
     )

@@ -221,10 +221,16 @@ class ScoringLoop:
         limit: int = 10,
         offset: int = 0,
         adhoc: AdhocScores | None = None,
+        crowd: Sequence[Trend] | None = None,
     ) -> SearchPage:
-        """Search for a caller that may write: labels the current model lacks are scored (stored) first."""
+        """Search for a caller that may write: labels the current model lacks are scored (stored) first.
+
+        ``crowd``: a trending set to boost with instead of the store's (see ``SearchService.search``)."""
         warnings: list[str] = []
-        labels = self.reader.labels(hashtags, [])
+        if crowd is not None:
+            labels = list(dict.fromkeys(t.label for t in crowd if t.label))
+        else:
+            labels = self.reader.labels(hashtags, [])
         version = self.version([])
         missing = self.reader.missing(labels, version) if version else []
         if missing:
@@ -232,7 +238,7 @@ class ScoringLoop:
             warnings.extend(
                 f"could not score {shorten(label)!r}: {why}" for label, why in report.failed.items()
             )
-        page = self.reader.search(text, genre, hashtags, limit, offset, adhoc)
+        page = self.reader.search(text, genre, hashtags, limit, offset, adhoc, crowd=crowd)
         return SearchPage(hits=page.hits, total=page.total, warnings=warnings + page.warnings)
 
     def _fit(self, classifier: Classifier) -> list[int]:

@@ -18,10 +18,25 @@ class SearchRequest:
     limit: int = 10
     offset: int = 0
     boost_weight: float = 1.0
+    # Per-label weights, aligned with ``labels`` (empty: 1.0 each); see ``search.weights``.
+    label_weights: tuple[float, ...] = ()
+
+    def weights(self) -> dict[str, float]:
+        """Each label with its weight."""
+        return dict(zip(self.labels, self.label_weights or (1.0,) * len(self.labels), strict=True))
 
     def __post_init__(self) -> None:
-        # Each label boosts once and blanks never: de-duplicated here, so every backend sees the same set.
-        object.__setattr__(self, "labels", tuple(dict.fromkeys(label for label in self.labels if label)))
+        # Each label boosts once and blanks never: de-duplicated here, so every backend sees the same set
+        # (a repeated label keeps its first weight).
+        if self.label_weights and len(self.label_weights) != len(self.labels):
+            raise ValueError("label_weights must have one weight per label")
+        kept: dict[str, float] = {}
+        for label, weight in zip(self.labels, self.label_weights or (1.0,) * len(self.labels), strict=True):
+            if label and label not in kept:
+                kept[label] = float(weight)
+        object.__setattr__(self, "labels", tuple(kept))
+        if self.label_weights:
+            object.__setattr__(self, "label_weights", tuple(kept.values()))
 
 
 @dataclass(frozen=True)
@@ -77,7 +92,7 @@ class SearchBackend(Protocol):
         ...
 
     def search(self, request: SearchRequest) -> SearchPage:
-        """Ranked by text_score + boost_weight * sum(trend scores); ties broken by id."""
+        """Ranked by text_score + boost_weight * sum(label weight * trend score); ties broken by id."""
         ...
 
     def count(self) -> int: ...

@@ -326,12 +326,12 @@ class ElasticsearchBackend:
         if text and max_text <= 0:
             return SearchPage(hits=[], total=0, warnings=w.warnings)  # no candidate matches the text
         # A term query on a sparse_vector field scores boost * stored value (Lucene's linear FeatureField).
-        weight = float(request.boost_weight)
-        boosts = (
-            [{"term": {"trend": {"value": f, "boost": weight}}} for f in features.values()]
-            if weight > 0
-            else []
-        )
+        weight, weights = float(request.boost_weight), request.weights()
+        boosts = [
+            {"term": {"trend": {"value": f, "boost": boost}}}
+            for label, f in features.items()
+            if (boost := weight * weights.get(label, 1.0)) > 0
+        ]
         response = self._call(
             self.client.search,
             index=self.index_name,

@@ -320,20 +320,12 @@ class OpenSearchBackend:
         features, max_text = self._prepare(request.model_version, w.labels, text, w.genre_filter)
         if text and max_text <= 0:
             return SearchPage(hits=[], total=0, warnings=w.warnings)  # no candidate matches the text
-        boosts = (
-            [
-                {
-                    "rank_feature": {
-                        "field": f"trend.{feature}",
-                        "linear": {},
-                        "boost": float(request.boost_weight),
-                    }
-                }
-                for feature in features.values()
-            ]
-            if request.boost_weight > 0
-            else []
-        )
+        weights = request.weights()
+        boosts = [
+            {"rank_feature": {"field": f"trend.{feature}", "linear": {}, "boost": boost}}
+            for label, feature in features.items()
+            if (boost := float(request.boost_weight) * weights.get(label, 1.0)) > 0
+        ]
         body = {
             "query": lucene.ranking_query(text, max_text, w.genre_filter, boosts),
             "sort": [{"_score": "desc"}, {"id": "asc"}],

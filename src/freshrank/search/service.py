@@ -20,6 +20,7 @@ from freshrank.labels import hashtag_to_label
 from freshrank.metrics import COMPONENT_HEALTHY
 from freshrank.search import open_backend
 from freshrank.search.base import SearchBackend, SearchHit, SearchPage, SearchRequest
+from freshrank.search.weights import trend_weights
 from freshrank.trends.base import Trend, TrendStore
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,22 @@ class SearchService:
         limit: int = 10,
         offset: int = 0,
         adhoc: AdhocScores | None = None,
+        crowd: Sequence[Trend] | None = None,
     ) -> SearchPage:
         """Rank by text + trend boost; ``hashtags=None`` means the current trends, ``[]`` means no boost.
 
-        ``adhoc`` holds in-memory scores for labels that have no stored ones (they boost like stored ones).
+        The current trends (or ``crowd``, a trending set given instead of the store's) boost with weights
+        from their burst strength (``search.weights``); explicit ``hashtags`` weigh 1.0 each. ``adhoc``
+        holds in-memory scores for labels that have no stored ones (they boost like stored ones).
         """
         warnings: list[str] = []
-        labels = self.labels(hashtags, warnings)
+        weights: dict[str, float] = {}
+        if crowd is not None or hashtags is None:
+            trends = list(crowd) if crowd is not None else self.current_trends(warnings)
+            weights = trend_weights(trends, self.settings.search.trend_temperature)
+            labels = list(weights)
+        else:
+            labels = self.labels_of(hashtags, warnings)
         version = self.version(labels, warnings, adhoc or {}) if labels else ""
         request = SearchRequest(
             text=text,
@@ -99,6 +109,7 @@ class SearchService:
             limit=limit,
             offset=offset,
             boost_weight=self.settings.search.boost_weight,
+            label_weights=tuple(weights.get(label, 1.0) for label in labels),
         )
         extra = {label: adhoc[label] for label in labels if adhoc and label in adhoc}
         page = self.backend.search(request) if not extra else self._rerank(request, extra, warnings)
@@ -175,13 +186,20 @@ class SearchService:
 
     def _rerank(self, request: SearchRequest, adhoc: AdhocScores, warnings: list[str]) -> SearchPage:
         """Rank with in-memory scores: the stored ranking's hits (up to the engines' cap) re-scored."""
-        stored = tuple(label for label in request.labels if label not in adhoc)
-        wide = replace(request, labels=stored, limit=MAX_RERANK_DEPTH, offset=0)
+        weights = request.weights()
+        stored = tuple(label for label in weights if label not in adhoc)
+        wide = replace(
+            request,
+            labels=stored,
+            label_weights=tuple(weights[label] for label in stored),
+            limit=MAX_RERANK_DEPTH,
+            offset=0,
+        )
         page = self.backend.search(wide)
         if page.total > MAX_RERANK_DEPTH:
             warnings.append(f"ad-hoc trend boost re-ranks the first {MAX_RERANK_DEPTH} of {page.total} hits")
         weight = request.boost_weight
-        hits = [_with_adhoc(hit, request.labels, adhoc, weight) for hit in page.hits]
+        hits = [_with_adhoc(hit, weights, adhoc, weight) for hit in page.hits]
         hits.sort(key=lambda hit: (-hit.score, hit.id))
         return SearchPage(
             hits=hits[request.offset : request.offset + request.limit],
@@ -218,10 +236,11 @@ class SearchService:
         return list(self.backend.movies()) if isinstance(self.backend, MovieSource) else []
 
 
-def _with_adhoc(hit: SearchHit, labels: Sequence[str], adhoc: AdhocScores, weight: float) -> SearchHit:
-    extra = {label: float(adhoc[label].get(hit.id, 0.0)) for label in labels if label in adhoc}
-    scores = {label: extra.get(label, hit.trend_scores.get(label, 0.0)) for label in labels}
-    return replace(hit, trend_scores=scores, score=hit.score + weight * sum(extra.values()))
+def _with_adhoc(hit: SearchHit, weights: Mapping[str, float], adhoc: AdhocScores, weight: float) -> SearchHit:
+    extra = {label: float(adhoc[label].get(hit.id, 0.0)) for label in weights if label in adhoc}
+    scores = {label: extra.get(label, hit.trend_scores.get(label, 0.0)) for label in weights}
+    boost = sum(weights[label] * value for label, value in extra.items())
+    return replace(hit, trend_scores=scores, score=hit.score + weight * boost)
 
 
 def open_settings_trend_store(settings: Settings) -> TrendStore:

@@ -21,7 +21,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -374,7 +374,8 @@ class SqliteBackend:
         if request.text.strip() and not match:
             warnings.append("the query has no searchable words; nothing matched")
             return SearchPage(hits=[], total=0, warnings=warnings)
-        query = _Query(match, request.genre or None, labels, request.model_version, request.boost_weight)
+        genre, weights = request.genre or None, request.weights()
+        query = _Query(match, genre, labels, request.model_version, request.boost_weight, weights)
         phrases = fts_phrases(request.text)[0]
         try:
             with self._reading() as db:
@@ -427,16 +428,23 @@ class SqliteBackend:
             f" WHERE model_version = ? AND label IN ({placeholders}) ORDER BY label",
             [query.model_version, *query.labels],
         ).fetchall()
-        return (query.model_version, tuple(sorted(query.labels)), tuple(stamps))
+        weights = tuple(query.label_weights.get(label, 1.0) for label in sorted(query.labels))
+        return (query.model_version, tuple(sorted(query.labels)), tuple(stamps), weights)
 
     def _boost_sum_sql(self, query: _Query) -> tuple[str, list[Any]]:
-        """``movie_id, SUM(score) FROM … GROUP BY movie_id``: the summed boosts, one row per movie."""
+        """``movie_id, SUM(weight * score) FROM … GROUP BY movie_id``: the summed boosts, a row per movie."""
         placeholders = ", ".join("?" for _ in query.labels)
+        score, params = "score", []
+        if query.weighted:
+            cases = " ".join("WHEN ? THEN ?" for _ in query.labels)
+            score = f"score * CASE label {cases} END"
+            for label in query.labels:
+                params += [label, query.label_weights.get(label, 1.0)]
         sql = (
-            "movie_id, SUM(score) FROM trend_scores"
+            f"movie_id, SUM({score}) FROM trend_scores"
             f" WHERE model_version = ? AND label IN ({placeholders}) GROUP BY movie_id"
         )
-        return sql, [query.model_version, *query.labels]
+        return sql, [*params, query.model_version, *query.labels]
 
     def _boost(self, db: sqlite3.Connection, query: _Query) -> Boost:
         sql, params = self._boost_sum_sql(query)
@@ -626,6 +634,11 @@ class _Query:
     labels: tuple[str, ...]
     model_version: str
     weight: float
+    label_weights: dict[str, float] = field(default_factory=dict)  # absent: 1.0
+
+    @property
+    def weighted(self) -> bool:
+        return any(self.label_weights.get(label, 1.0) != 1.0 for label in self.labels)
 
     @property
     def boosted(self) -> bool:

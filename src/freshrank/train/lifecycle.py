@@ -66,11 +66,12 @@ def load_judgments(settings: Settings) -> list[Judgment]:
 
 
 # Bumped when the gate's ranking changes, so cards measured the old way are measured again.
-GATE_RANKING = "search: calibrated boost, ties by id"
+GATE_RANKING = "search: calibrated boost, ties by id; crowd: strength-weighted labels"
 
 
-def judgments_hash(judgments: Sequence[Judgment]) -> str:
-    digest = hashlib.sha256(f"{GATE_RANKING}\n".encode())
+def judgments_hash(judgments: Sequence[Judgment], crowd: str = "") -> str:
+    """What a gate figure was measured on: the ranking, the crowd (``lifecycle.crowd``) and the judgments."""
+    digest = hashlib.sha256(f"{GATE_RANKING}\n{crowd}\n".encode())
     for j in sorted(judgments, key=lambda j: (j.trend, j.genre, j.doc_id)):
         digest.update(f"{j.trend}\t{j.genre}\t{j.doc_id}\t{j.grade}\n".encode())
     return digest.hexdigest()[:12]
@@ -84,12 +85,15 @@ def load_movies(settings: Settings) -> list[Movie]:
 
 def zero_shot_ndcg(
     classifier: Classifier, movies: Sequence[Movie], judgments: Sequence[Judgment], settings: Settings
-) -> dict[str, float]:
-    """nDCG@10 per judged query, ranked exactly as ``freshrank evaluate`` ranks: through the search service.
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """nDCG@10 per judged query, ranked exactly as ``freshrank evaluate`` ranks: through the search service;
+    isolated, and in the crowd of ``lifecycle.crowd`` (None when it is "").
 
     The catalogue goes into a scratch in-memory index, the scoring loop stores the judged labels' calibrated
-    scores there, and each (trend, genre) is the search with no text and only that trend boosting.
+    scores there, and each (trend, genre) is the search with no text and only that trend boosting
+    (isolated), or with that trend injected into the crowd's trends (``evaluate --crowd``).
     """
+    from freshrank.evaluate.crowd import open_crowd
     from freshrank.evaluate.metrics import MetricParams
     from freshrank.evaluate.runner import evaluate_judgments
     from freshrank.loop.service import ScoringLoop
@@ -102,13 +106,21 @@ def zero_shot_ndcg(
             settings, backend, trend_store=_no_trend_store, classifier=lambda: classifier, keep_state=False
         )
         report = evaluate_judgments(
-            loop, judgments, params=MetricParams(k=NDCG_K), baseline=False, min_judged=0.0
+            loop,
+            judgments,
+            params=MetricParams(k=NDCG_K),
+            baseline=False,
+            min_judged=0.0,
+            crowd=open_crowd(settings, settings.lifecycle.crowd),
         )
     finally:
         close = getattr(backend, "close", None)
         if callable(close):
             close()
-    return {qid: figures[f"ndcg@{NDCG_K}"] for qid, figures in report.system.per_query.items()}
+    key = f"ndcg@{NDCG_K}"
+    isolated = {qid: figures[key] for qid, figures in report.system.per_query.items()}
+    crowd = {qid: f[key] for qid, f in report.crowd.per_query.items()} if report.crowd else None
+    return isolated, crowd
 
 
 def _no_trend_store() -> Any:
@@ -123,15 +135,19 @@ def measure(
     movies: Sequence[Movie] | None = None,
     judgments: Sequence[Judgment] | None = None,
 ) -> ModelMetrics:
-    """The classifier's zero-shot nDCG@10 on the gate's judgments, ranked as search serves it."""
+    """The classifier's zero-shot nDCG@10 on the gate's judgments, ranked as search serves it: in the crowd
+    of ``lifecycle.crowd`` (what the gate compares), the isolated figure kept in ``extra``."""
     movies = list(movies) if movies is not None else load_movies(settings)
     judgments = list(judgments) if judgments is not None else load_judgments(settings)
-    per_query = zero_shot_ndcg(classifier, movies, judgments, settings)
+    isolated, crowd = zero_shot_ndcg(classifier, movies, judgments, settings)
+    per_query = crowd if crowd is not None else isolated
+    extra = {"isolated_ndcg_at_10": float(np.mean(list(isolated.values())))} if crowd and isolated else {}
     return ModelMetrics(
         ndcg_at_10=float(np.mean(list(per_query.values()))) if per_query else None,
         dev_accuracy=dev_accuracy,
         per_query=per_query,
-        judgments_hash=judgments_hash(judgments),
+        judgments_hash=judgments_hash(judgments, settings.lifecycle.crowd),
+        extra=extra,
     )
 
 
@@ -214,7 +230,7 @@ def baseline_card(settings: Settings, registry: Registry) -> RegistryCard:
     judgments = load_judgments(settings)
     if registry.has_card(EMBEDDING):
         card = registry.card(EMBEDDING)
-        if card.metrics.judgments_hash == judgments_hash(judgments):
+        if card.metrics.judgments_hash == judgments_hash(judgments, settings.lifecycle.crowd):
             return card
     classifier = EmbeddingClassifier(cache_dir=settings.cache_dir)
     card = RegistryCard(
@@ -239,7 +255,7 @@ def current_metrics(settings: Settings, registry: Registry, version: str) -> Mod
         return baseline_card(settings, registry).metrics
     card = registry.card(version)
     judgments = load_judgments(settings)
-    if card.metrics.judgments_hash != judgments_hash(judgments):
+    if card.metrics.judgments_hash != judgments_hash(judgments, settings.lifecycle.crowd):
         log.info("judgments changed since %s was measured: measuring again", version)
         metrics = measure(registry.load(version, settings), settings, judgments=judgments)
         metrics.dev_accuracy = card.metrics.dev_accuracy

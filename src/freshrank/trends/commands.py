@@ -404,6 +404,55 @@ def simulate(
     err.print(f"wrote {lines:,} posts to {output}; burst of #{scenario.burst_tag} at {scenario.burst_at}")
 
 
+@trends_app.command("bench-detect")
+def bench_detect(
+    hours: float = typer.Option(4.0, help="Length of the background stream in hours."),
+    rate: float = typer.Option(5.0, help="Background posts per second (sampled from the shared tweets)."),
+    repeats: int = typer.Option(2, min=1, help="Injected bursts per (shape, size)."),
+    seed: int = typer.Option(13, help="Random seed (burst times, authors, background sample)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Inject known bursts (sudden, gradual, one-author spam; several sizes) into the shared tweets at random
+    times and report recall, precision, time to detection and false trends per hour of the top N, for the
+    configured burst test and the former velocity score (docs/trends.md, "Detection benchmark")."""
+    import random
+
+    from freshrank.trends.detect import StreamSpec, detect, make_bursts, make_stream
+    from freshrank.trends.score import VelocityModel
+    from freshrank.trends.simulate import load_texts
+
+    settings = cli_settings()
+    if not settings.tweets_path.is_file():
+        err.print(f"[red]tweets not found:[/] {settings.tweets_path} (set FRESHRANK_DATA_DIR)")
+        raise typer.Exit(_exit_codes()[0])
+    if hours * 3600 <= 2 * settings.trends.window_seconds + 3600:
+        err.print("[red]error:[/] --hours must leave an hour of bursts after the two-window warm-up")
+        raise typer.Exit(_exit_codes()[0])
+    spec = StreamSpec(hours=hours, rate_per_s=rate, repeats=repeats, seed=seed)
+    rng = random.Random(seed)
+    bursts = make_bursts(spec, rng)
+    posts = make_stream(load_texts(settings.tweets_path), spec, bursts, rng)
+    results = [
+        detect(
+            posts, bursts, settings.trends, VelocityModel(), "before: velocity (c - p)/sqrt(p + 1)", hours
+        ),
+        detect(posts, bursts, settings.trends, None, "after: Poisson z (trends/score.py)", hours),
+    ]
+    if as_json:
+        print_json({"posts": len(posts), "bursts": len(bursts), "results": [r.to_dict() for r in results]})
+        return
+    from rich.table import Table
+
+    table = Table("score", "recall", "precision", "false trends/h", "spam trended", "median min to detect")
+    for r in results:
+        minutes = "" if r.median_minutes_to_detect is None else f"{r.median_minutes_to_detect:.0f}"
+        table.add_row(
+            r.name, f"{r.recall:.2f}", f"{r.precision:.2f}", f"{r.false_trends_per_hour:.1f}",
+            str(r.spam_trended), minutes,
+        )  # fmt: skip
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
     from freshrank.trends.flink.cli import register as register_flink
 

@@ -71,7 +71,7 @@ from freshrank.config import TrendSettings
 from freshrank.labels import hashtag_to_label
 from freshrank.trends.base import Trend
 from freshrank.trends.extract import dedupe_folded, extract_hashtags
-from freshrank.trends.score import BurstModel
+from freshrank.trends.score import BurstModel, BurstTest
 from freshrank.trends.spellings import Spellings
 from freshrank.trends.windows import Plan, plan_batch
 
@@ -160,7 +160,7 @@ def _tag_key(tag: str) -> str:
 class TrendEngine:
     """Counts hashtags of posts in event-time sliding windows and ranks them by burst score."""
 
-    def __init__(self, settings: TrendSettings) -> None:
+    def __init__(self, settings: TrendSettings, model: BurstTest | None = None) -> None:
         if settings.slide_seconds <= 0 or settings.window_seconds % settings.slide_seconds:
             raise ValueError(
                 f"window_seconds ({settings.window_seconds}) must be a positive multiple of "
@@ -168,7 +168,7 @@ class TrendEngine:
             )
         self.settings = settings
         self.stats = EngineStats()
-        self._model = BurstModel.of(settings)
+        self._model: BurstTest = model or BurstModel.of(settings)
         self._slide_ms = settings.slide_seconds * 1000
         self._n = settings.window_seconds // settings.slide_seconds
         self._lateness_ms = settings.allowed_lateness_seconds * 1000
@@ -453,17 +453,22 @@ class TrendEngine:
         ids = np.flatnonzero(self._cur >= max(self.settings.min_count, 1))
         keys = self._keys
         volume, prev_volume = self.volumes()
-        authors = self._window_authors({keys[i] for i in ids.tolist()}) if self._saw_users else {}
-        scored = []
+        # The evidence is at most c and z grows with it, so z(c) < min_z rules a tag out before its authors
+        # are counted (the exact distinct-author count is the expensive part).
+        candidates = []
         for tag_id, count, baseline in zip(
             ids.tolist(), self._cur[ids].tolist(), self._prev[ids].tolist(), strict=True
         ):
-            key = keys[tag_id]
+            expected = model.expected(baseline, volume, prev_volume)
+            if model.z(count, expected) >= model.min_z:
+                candidates.append((keys[tag_id], count, expected))
+        authors = self._window_authors({key for key, _, _ in candidates}) if self._saw_users else {}
+        scored = []
+        for key, count, expected in candidates:
             voices = len(authors.get(key, ())) if self._saw_users else None
             if voices is not None and voices < min_authors:
                 continue
             evidence = model.evidence(count, voices)
-            expected = model.expected(baseline, volume, prev_volume)
             z = model.z(evidence, expected)
             if z >= model.min_z:
                 scored.append((-z, -count, key, expected, evidence))

@@ -21,8 +21,42 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from freshrank.config import TrendSettings
+
+
+class BurstTest(Protocol):
+    """What the engine asks of a score: the evidence, its expected value, the statistic and its bar.
+
+    The evidence is at most the count, and ``z`` never decreases as the evidence grows (the engine rules
+    tags out on ``z(count)`` before counting their authors).
+    """
+
+    @property
+    def min_z(self) -> float: ...
+
+    def evidence(self, count: int, authors: int | None) -> int: ...
+
+    def expected(self, baseline: float, volume: int, prev_volume: int) -> float: ...
+
+    def z(self, evidence: int, expected: float) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityModel:
+    """The former score ``(c − p) / sqrt(p + 1)`` with no bar: the detection benchmark's "before"."""
+
+    min_z: float = -math.inf
+
+    def evidence(self, count: int, authors: int | None) -> int:
+        return count
+
+    def expected(self, baseline: float, volume: int, prev_volume: int) -> float:
+        return baseline
+
+    def z(self, evidence: int, expected: float) -> float:
+        return (evidence - expected) / math.sqrt(expected + 1)
 
 
 @dataclass(frozen=True, slots=True)
