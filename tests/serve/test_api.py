@@ -50,7 +50,10 @@ def test_search_explains_every_score(client: TestClient, workbench_settings: Set
         contributions = {c["hashtag"]: c for c in hit["contributions"]}
         assert set(contributions) == {"#christmas", "#dinosaurs", XSS_HASHTAG}
         for c in contributions.values():
-            assert c["contribution"] == pytest.approx(weight * c["trend_score"])
+            assert c["contribution"] == pytest.approx(c["weight"] * c["trend_score"])
+        # the live trends boost with weights from their strength, summing to boost_weight
+        assert sum(c["weight"] for c in contributions.values()) == pytest.approx(weight)
+        assert contributions["#christmas"]["weight"] > contributions["#dinosaurs"]["weight"]
         assert hit["score"] == pytest.approx(
             hit["text_score"] + sum(c["contribution"] for c in contributions.values())
         )

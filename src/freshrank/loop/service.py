@@ -239,7 +239,7 @@ class ScoringLoop:
                 f"could not score {shorten(label)!r}: {why}" for label, why in report.failed.items()
             )
         page = self.reader.search(text, genre, hashtags, limit, offset, adhoc, crowd=crowd)
-        return SearchPage(hits=page.hits, total=page.total, warnings=warnings + page.warnings)
+        return SearchPage(page.hits, page.total, warnings + page.warnings, page.label_weights)
 
     def _fit(self, classifier: Classifier) -> list[int]:
         if self._fitted_ids is None:

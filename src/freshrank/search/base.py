@@ -56,6 +56,7 @@ class SearchPage:
     hits: list[SearchHit]
     total: int
     warnings: list[str] = field(default_factory=list)
+    label_weights: dict[str, float] = field(default_factory=dict)  # the boost's weights (absent: 1.0)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ class SearchService:
         )
         extra = {label: adhoc[label] for label in labels if adhoc and label in adhoc}
         page = self.backend.search(request) if not extra else self._rerank(request, extra, warnings)
-        return SearchPage(hits=page.hits, total=page.total, warnings=warnings + page.warnings)
+        return SearchPage(page.hits, page.total, warnings + page.warnings, request.weights())
 
     def labels(self, hashtags: Sequence[str] | None, warnings: list[str]) -> list[str]:
         """The labels a search boosts with: the current trends' (``None``) or the given hashtags'."""

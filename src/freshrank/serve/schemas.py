@@ -79,7 +79,7 @@ class Contribution(BaseModel):
     label: str
     hashtag: str
     trend_score: float
-    weight: float
+    weight: float  # boost_weight × the label's weight among the trends (search/weights.py)
     contribution: float  # weight × trend_score
 
 

@@ -303,15 +303,20 @@ def query_qrels(wb: Workbench, query: QueryId) -> dict[int, int]:
 
 
 def _hit_out(
-    rank: int, hit: SearchHit, weight: float, labels: dict[str, str], qrels: dict[int, int]
+    rank: int,
+    hit: SearchHit,
+    weight: float,
+    labels: dict[str, str],
+    qrels: dict[int, int],
+    label_weights: dict[str, float],
 ) -> HitOut:
     contributions = [
         Contribution(
             label=label,
             hashtag=labels.get(label, label),
             trend_score=score,
-            weight=weight,
-            contribution=weight * score,
+            weight=(w := weight * label_weights.get(label, 1.0)),
+            contribution=w * score,
         )
         for label, score in hit.trend_scores.items()
     ]
@@ -387,7 +392,8 @@ def search_out(wb: Workbench, caller: Caller, params: SearchParams) -> SearchOut
     weight = wb.settings.search.boost_weight
     labels = _label_map(wb, params.trend)
     hits = [
-        _hit_out(params.offset + i, hit, weight, labels, qrels) for i, hit in enumerate(page.hits, start=1)
+        _hit_out(params.offset + i, hit, weight, labels, qrels, page.label_weights)
+        for i, hit in enumerate(page.hits, start=1)
     ]
     query = QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key)
     return SearchOut(
