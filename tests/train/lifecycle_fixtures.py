@@ -23,7 +23,8 @@ JUDGMENTS = [
 
 
 def make_data_dir(root: Path) -> Path:
-    """movies.jsonl.gz (8 movies), judgments/keyword_judgments.csv, and the shared NLI pairs (linked)."""
+    """movies.jsonl.gz (8 movies), judgments/keyword_judgments.csv, and the shared NLI pairs and tweets
+    (linked; the tweets make the gate's crowd, ``lifecycle.crowd = "demo"``)."""
     root.mkdir(parents=True, exist_ok=True)
     with gzip.open(root / "movies.jsonl.gz", "wt", encoding="utf-8") as fh:
         for row in SMALL_MOVIES:
@@ -35,6 +36,10 @@ def make_data_dir(root: Path) -> Path:
     link = root / "nli" / "nli_pairs.jsonl.gz"
     if not link.exists():
         link.symlink_to(SHARED_DATA / "nli" / "nli_pairs.jsonl.gz")
+    (root / "tweets").mkdir(exist_ok=True)
+    tweets = root / "tweets" / "tweeteval_hashtag_tweets.jsonl.gz"
+    if not tweets.exists():
+        tweets.symlink_to(SHARED_DATA / "tweets" / "tweeteval_hashtag_tweets.jsonl.gz")
     return root
 
 

@@ -41,4 +41,9 @@ def open_crowd(settings: Settings, spec: str) -> list[Trend] | None:
     """``"demo"``, a stream path, or ``""`` (no crowd: None)."""
     if not spec:
         return None
+    if spec == DEMO and not settings.tweets_path.is_file():
+        raise FileNotFoundError(
+            f"the crowd 'demo' is made from the shared tweets, not found at {settings.tweets_path} "
+            "(set FRESHRANK_DATA_DIR, or lifecycle.crowd = '' to rank in isolation)"
+        )
     return demo_crowd(settings) if spec == DEMO else replay_crowd(Path(spec), settings.trends)
