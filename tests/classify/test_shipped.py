@@ -36,7 +36,7 @@ def shipped_settings(tmp: Path, model: Path) -> Settings:
 
 def test_gate_and_rollback_start_from_the_shipped_champion(tmp_path: Path) -> None:
     settings = tiny_settings(tmp_path)
-    jhash = judgments_hash(load_judgments(settings))
+    jhash = judgments_hash(load_judgments(settings), settings.lifecycle.crowd)
     version = stamped_model(
         tmp_path / "shipped", {"ndcg_at_10": 0.5, "dev_accuracy": 0.8, "judgments_hash": jhash}
     )

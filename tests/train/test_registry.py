@@ -113,7 +113,7 @@ def test_gate_refuses_metrics_from_other_judgments() -> None:
 
 def test_promote_gate_force_and_rollback(lc_settings: Settings, tmp_path: Path) -> None:
     registry = Registry.from_settings(lc_settings)
-    jhash = judgments_hash(load_judgments(lc_settings))
+    jhash = judgments_hash(load_judgments(lc_settings), lc_settings.lifecycle.crowd)
     assert registry.champion() == EMBEDDING
     baseline = lifecycle.baseline_card(lc_settings, registry).metrics  # really measured on the 8 movies
     assert baseline.ndcg_at_10 is not None and 0 < baseline.ndcg_at_10 <= 1 and baseline.dev_accuracy is None
