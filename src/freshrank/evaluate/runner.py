@@ -150,15 +150,16 @@ def boosted_ranker(service: RankingService, depth: int = RETRIEVE_DEPTH) -> Rank
 
 
 def in_crowd(crowd: Sequence[Trend], trend: str) -> list[Trend]:
-    """The trending set with ``trend`` injected as its strongest trend (the other trends kept as they are).
+    """The trending set with ``trend`` as the stream's burst, the other trends kept as they are.
 
-    The judged trend takes the strongest crowd trend's score (a trend the product surfaces first, as
-    #christmas in the demo); a crowd trend with the same label is replaced by it.
+    The judged trend takes the strongest crowd trend's score and place (the burst the stream was replayed
+    for, as #christmas in the demo): crowd trends that strong, and one with the same label, make way for
+    it. Two equally strong bursts at once share the boost half and half (measured in docs/evaluation.md).
     """
     label = hashtag_words(trend)
     strength = max((t.score for t in crowd), default=1.0)
     injected = Trend(hashtag=trend, label=label, score=strength, count=0, baseline=0.0)
-    return [injected, *(t for t in crowd if t.label != label)]
+    return [injected, *(t for t in crowd if t.label != label and t.score < strength)]
 
 
 def crowd_ranker(service: RankingService, crowd: Sequence[Trend], depth: int = RETRIEVE_DEPTH) -> Ranker:
