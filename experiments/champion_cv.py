@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from freshrank.classify.embedding import EmbeddingClassifier
-from freshrank.classify.labels import label_words
 from freshrank.classify.lexical import Bm25Index
 from freshrank.classify.models import _log_odds_entailment, _standardise, combine_signals, load_model_dir
 from freshrank.config import Settings
+from freshrank.labels import hashtag_to_label as label_words
 from freshrank.train.lifecycle import load_movies
 from freshrank.train.quality import build_queries, leave_one_trend_out, measure, ndcg_at_10, read_judgments
 
