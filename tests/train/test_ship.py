@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from freshrank.classify.models import ADAPTER_DIR, read_card, verify_files
+from freshrank.classify.registry import LifecycleError
 from freshrank.classify.shipped import shipped_champion
 from freshrank.cli import app
-from freshrank.train.registry import LifecycleError
 from freshrank.train.ship import MODEL_CARD, ship_model
 from freshrank.train.trainer import TrainParams, train
 from tests.train.lifecycle_fixtures import tiny_settings
