@@ -15,7 +15,7 @@ import freshrank
 
 PACKAGE = Path(freshrank.__file__).parent
 STAGES = ("catalog", "trends", "classify", "search", "loop", "evaluate", "train", "monitor", "serve")
-LEAVES = ("__init__", "config", "labels", "metrics", "console", "exitcodes")
+LEAVES = ("__init__", "config", "labels", "metrics", "console", "exitcodes", "breakers")
 TOP = ("cli", "demo", "bench", "__main__")
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ import httpx
 import numpy as np
 import pybreaker
 
+from freshrank import breakers
 from freshrank.catalog.models import Movie
 
 if TYPE_CHECKING:
@@ -53,24 +53,11 @@ class CircuitOpen(ClassifierUnavailable):
     """The server failed a moment ago: the call was not tried."""
 
 
-_breakers: dict[str, pybreaker.CircuitBreaker] = {}
-_breakers_lock = threading.Lock()
-
-
 def breaker_for(url: str, reset_s: float) -> pybreaker.CircuitBreaker:
     """The process-wide breaker of one classifier server (scheme, host and port of ``url``)."""
     parts = httpx.URL(url)
     address = f"{parts.scheme}://{parts.host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-    with _breakers_lock:
-        if address not in _breakers:
-            _breakers[address] = pybreaker.CircuitBreaker(
-                fail_max=1,
-                reset_timeout=reset_s,
-                name=address,
-                throw_new_error_on_trip=False,  # the first failure keeps its own error
-                exclude=[lambda exc: not isinstance(exc, ClassifierUnavailable)],  # a 4xx says it is alive
-            )
-        return _breakers[address]
+    return breakers.breaker_for(address, reset_s, (ClassifierUnavailable,))  # a 4xx says it is alive
 
 
 def predict_url(url: str, model_name: str = MODEL_NAME) -> str:

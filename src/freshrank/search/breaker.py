@@ -5,32 +5,19 @@ Refusals (4xx, a missing index) say the server is alive and leave it closed."""
 
 from __future__ import annotations
 
-import threading
 from urllib.parse import urlsplit
 
 import pybreaker
 
-RESET_S = 3.0
+from freshrank import breakers
+from freshrank.breakers import open_message
 
-_breakers: dict[str, pybreaker.CircuitBreaker] = {}
-_lock = threading.Lock()
+__all__ = ["RESET_S", "breaker_for", "open_message"]
+
+RESET_S = 3.0
 
 
 def breaker_for(base_url: str, counted: tuple[type[BaseException], ...]) -> pybreaker.CircuitBreaker:
     """The process-wide breaker of the server at ``base_url``; only ``counted`` errors open it."""
     parts = urlsplit(base_url)
-    address = f"{parts.hostname}:{parts.port}"  # no credentials in messages
-    with _lock:
-        if address not in _breakers:
-            _breakers[address] = pybreaker.CircuitBreaker(
-                fail_max=1,
-                reset_timeout=RESET_S,
-                name=address,
-                throw_new_error_on_trip=False,  # the first failure keeps its own error
-                exclude=[lambda exc: not isinstance(exc, counted)],
-            )
-        return _breakers[address]
-
-
-def open_message(breaker: pybreaker.CircuitBreaker, server: str) -> str:
-    return f"circuit open, not retried yet: {server} {breaker.name} failed <{breaker.reset_timeout:g} s ago"
+    return breakers.breaker_for(f"{parts.hostname}:{parts.port}", RESET_S, counted)

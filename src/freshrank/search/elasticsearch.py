@@ -208,14 +208,9 @@ class ElasticsearchBackend:
             hits = response["hits"]["hits"]
             if not hits:
                 return freed
-            operations: list[dict[str, Any]] = []
-            for hit in hits:
-                doc = hit["_source"]
-                doc["trend"] = {k: v for k, v in (doc.get("trend") or {}).items() if k != feature}
-                guard = {"if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]}
-                operations += [{"index": {"_index": self.index_name, "_id": hit["_id"], **guard}}, doc]
+            operations = lucene.strip_feature_operations(self.index_name, feature, hits)
             result = self._call(self.client.bulk, operations=operations, refresh=True)
-            done = sum(1 for item in result["items"] if item["index"].get("status") in (200, 201))
+            done = lucene.stripped_count(result)
             if not done:  # every write refused (not only lost races): stop rather than loop
                 raise ElasticsearchError(f"could not remove feature {feature}: {result['items'][0]['index']}")
             freed += done

@@ -244,6 +244,23 @@ def score_actions(index: str, feature: str, positive: Mapping[int, float]) -> It
         }
 
 
+def strip_feature_operations(
+    index: str, feature: str, hits: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Bulk lines that write each hit back without ``feature``, guarded by its sequence number."""
+    operations: list[dict[str, Any]] = []
+    for hit in hits:
+        doc = hit["_source"]
+        doc["trend"] = {k: v for k, v in (doc.get("trend") or {}).items() if k != feature}
+        guard = {"if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]}
+        operations += [{"index": {"_index": index, "_id": hit["_id"], **guard}}, doc]
+    return operations
+
+
+def stripped_count(result: Mapping[str, Any]) -> int:
+    return sum(1 for item in result["items"] if item["index"].get("status") in (200, 201))
+
+
 def bulk_outcome(results: Iterable[tuple[bool, dict[str, Any]]], missing_ok: bool) -> tuple[int, list[str]]:
     """(items written, errors) of a ``streaming_bulk`` run; a missing movie is no error when allowed."""
     written = 0

@@ -208,14 +208,9 @@ class OpenSearchBackend:
             hits = self._call(self.client.search, index=self.index_name, body=body)["hits"]["hits"]
             if not hits:
                 return freed
-            lines: list[dict[str, Any]] = []
-            for hit in hits:
-                doc = hit["_source"]
-                doc["trend"] = {k: v for k, v in (doc.get("trend") or {}).items() if k != feature}
-                guard = {"if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]}
-                lines += [{"index": {"_index": self.index_name, "_id": hit["_id"], **guard}}, doc]
+            lines = lucene.strip_feature_operations(self.index_name, feature, hits)
             result = self._call(self.client.bulk, body=lines, params={"refresh": "true"})
-            done = sum(1 for item in result["items"] if item["index"].get("status") in (200, 201))
+            done = lucene.stripped_count(result)
             if not done:  # every write refused (not only lost races): stop rather than loop
                 raise OpenSearchError(f"could not remove feature {feature}: {result['items'][0]['index']}")
             freed += done

@@ -20,7 +20,6 @@ every store on that address in the process) opens at the first timeout: for
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pybreaker
 import redis
 
+from freshrank import breakers
 from freshrank.trends.base import Trend
 from freshrank.trends.stores.codec import decode, encode, last, ranked, tag_key
 
@@ -37,9 +37,6 @@ DEFAULT_TIMEOUT_S = 1.0
 DEFAULT_RESET_S = 3.0
 T = TypeVar("T")
 
-_breakers: dict[str, pybreaker.CircuitBreaker] = {}
-_breakers_lock = threading.Lock()
-
 
 class CircuitOpen(redis.ConnectionError):
     """The server failed a moment ago: the call was not tried."""
@@ -47,18 +44,7 @@ class CircuitOpen(redis.ConnectionError):
 
 def breaker_for(address: str, reset_s: float = DEFAULT_RESET_S) -> pybreaker.CircuitBreaker:
     """The process-wide breaker of one Redis server (``host:port/db``)."""
-    with _breakers_lock:
-        if address not in _breakers:
-            _breakers[address] = pybreaker.CircuitBreaker(
-                fail_max=1,
-                reset_timeout=reset_s,
-                name=address,
-                throw_new_error_on_trip=False,  # the first failure keeps its own error
-                exclude=[
-                    lambda exc: not isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError)
-                ],
-            )
-        return _breakers[address]
+    return breakers.breaker_for(address, reset_s, (redis.ConnectionError, redis.TimeoutError, OSError))
 
 
 class RedisTrendStore:
