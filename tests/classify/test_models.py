@@ -13,6 +13,7 @@ from freshrank.classify.base import Classifier
 from freshrank.classify.card import model_digest, read_card
 from freshrank.classify.models import NliClassifier, combine_signals, load_model_dir
 from freshrank.config import Settings
+from freshrank.loop.scores import Calibration
 from freshrank.train.export import dev_accuracy
 
 HOSTILE = ["#'; DROP TABLE movies; --", "#" + "x" * 10_000, "", "#🎄", "#StarWarsDay"]
@@ -134,4 +135,14 @@ def test_unit_scores_keep_the_shortlist_order_without_ties() -> None:
     assert len(np.unique(out.unit[:50])) == 50  # no float32 saturation inside the shortlist
     np.testing.assert_array_equal(np.argsort(-out.unit), np.argsort(-out.combined))
     assert int(np.argmax(out.unit)) == int(np.argmax(cross[:50]))
-    assert out.unit[:50].min() >= 0.5 > out.unit[50:].max()
+    assert out.unit[:50].min() > out.unit[50:].max()
+
+
+def test_unit_scores_are_an_affine_image_so_calibration_standardises_once() -> None:
+    docs = np.zeros((400, 4), dtype=np.float32)
+    first = np.random.default_rng(3).normal(size=400).astype(np.float32) * 4  # a sigmoid would saturate
+    cross = np.random.default_rng(4).normal(size=400).astype(np.float32)
+    for weights in ({"cosine": 1.0}, {"cosine": 1.0, "cross": 1.0}):
+        out = combine_signals({"cosine": first}, weights, docs, top_k=30, cross_fn=lambda rows: cross[rows])
+        calibration = Calibration(2.0)
+        np.testing.assert_allclose(calibration.apply(out.unit), calibration.apply(out.combined), atol=1e-4)

@@ -321,7 +321,6 @@ def combine_signals(
         standard["prf"] = _standardise(docs @ (centroid / max(float(np.linalg.norm(centroid)), 1e-9)))
         first = (first + weights["prf"] * standard["prf"]).astype(np.float32)
     combined = first.copy()
-    unit = _unit_interval(_standardise(first))
     if weights.get("cross") and cross_fn is not None and n:
         shortlist = np.argsort(-first, kind="stable")[:top_k]
         cross = _standardise(np.asarray(cross_fn(shortlist), dtype=np.float32))
@@ -329,9 +328,15 @@ def combine_signals(
         blend = (_standardise(first[shortlist]) + weights["cross"] * cross) / (1.0 + weights["cross"])
         floor = float(np.delete(first, shortlist).max()) if n > len(shortlist) else 0.0
         combined[shortlist] = floor + 1.0 + blend - blend.min()
-        unit = 0.5 * unit  # outside the shortlist: below 0.5; inside: 0.5 + 0.5 * sigmoid(blend)
-        unit[shortlist] = 0.5 + 0.5 / (1.0 + np.exp(-np.clip(blend, -30, 30)))
-    return Signals(standard=standard, first_stage=first, combined=combined, unit=unit.astype(np.float32))
+    return Signals(standard=standard, first_stage=first, combined=combined, unit=_rescale(combined))
+
+
+def _rescale(values: np.ndarray) -> np.ndarray:
+    """An affine map onto [0, 1]: the catalogue scores keep their shape, so calibration standardises once."""
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
+    if not high > low:
+        return np.zeros_like(values, dtype=np.float32)
+    return ((values - low) / (high - low)).astype(np.float32)
 
 
 class Signals(BaseModel):
@@ -342,7 +347,7 @@ class Signals(BaseModel):
     standard: dict[str, np.ndarray]
     first_stage: np.ndarray
     combined: np.ndarray  # ranking score (unbounded)
-    unit: np.ndarray  # the same order in [0, 1]: what ``score`` returns
+    unit: np.ndarray  # ``combined`` mapped affinely onto [0, 1]: what ``score`` returns
 
 
 def load_model_dir(path: Path, settings: Settings | None = None, *, onnx: bool = True) -> NliClassifier:
