@@ -42,10 +42,6 @@ class CatalogLoad:
     errors: list[RowError] = field(default_factory=list)
     duplicate_ids: list[int] = field(default_factory=list)
 
-    @property
-    def rows_read(self) -> int:
-        return len(self.movies) + len(self.errors) + len(self.duplicate_ids)
-
     def summary(self) -> dict[str, Any]:
         return {
             "path": str(self.path),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -249,7 +249,3 @@ def evaluate_judgments(
         report.crowd = evaluate_ranker(name, crowd_ranker(service, crowd, depth), judgments, params, on_query)
         report.crowd_trends = [t.hashtag for t in crowd]
     return report
-
-
-def metrics_by_query(report: EvaluationReport, metric: str) -> Mapping[str, float]:
-    return {qid: figures[metric] for qid, figures in report.system.per_query.items()}

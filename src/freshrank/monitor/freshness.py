@@ -16,7 +16,6 @@ Signals (each a :class:`Signal` with its value and threshold):
 from __future__ import annotations
 
 import logging
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -223,7 +222,3 @@ def score_sample(
     )
     page = backend.search(request)
     return sorted((hit.trend_scores.get(label, 0.0) for hit in page.hits), reverse=True)
-
-
-def median_or_none(values: Sequence[float]) -> float | None:
-    return statistics.median(values) if values else None
