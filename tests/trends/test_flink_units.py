@@ -1,8 +1,12 @@
-"""The Flink job's plain-Python parts and the launcher's checks (no mini-cluster: these run in seconds)."""
+"""The Flink job's parts that must equal the Python reference (score, extractor, times), its plain-Python
+parts and the launcher's checks (no mini-cluster: these run in seconds)."""
 
 from __future__ import annotations
 
 import json
+import random
+import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -10,44 +14,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from freshrank.config import Settings, TrendSettings
-from freshrank.trends.flink import launcher, sql
+from freshrank.config import Settings
+from freshrank.trends.extract import class_table, extract_hashtags
+from freshrank.trends.flink import launcher
 from freshrank.trends.flink.cli import register
 from freshrank.trends.flink.launcher import FlinkUnavailable, run_trend_job, stage_input
-from freshrank.trends.flink.rows import UNREADABLE, PostTags, PostTime, TopRow, WindowCollector
+from freshrank.trends.flink.rows import UNREADABLE, PostTags, PostTime, TopRow
 from freshrank.trends.flink.spec import KafkaTopic
-
-
-def test_sql_literals_are_quoted_and_control_characters_refused() -> None:
-    assert sql.literal("it's") == "'it''s'"
-    assert sql.literal("'; DROP TABLE posts; --") == "'''; DROP TABLE posts; --'"
-    with pytest.raises(ValueError):
-        sql.literal("topic\n'connector'='filesystem'")
-
-
-def test_kafka_source_quotes_user_values_and_bounds_the_scan() -> None:
-    ddl = sql.kafka_source_ddl(KafkaTopic(topic="posts'x", bootstrap="127.0.0.1:9092"), 60, bounded=True)
-    assert "'topic' = 'posts''x'" in ddl
-    assert "'scan.bounded.mode' = 'latest-offset'" in ddl
-    assert "scan.bounded.mode" not in sql.kafka_source_ddl(KafkaTopic(topic="t"), 60, bounded=False)
-    assert "TIMESTAMPADD(SECOND, -60, ts)" in ddl
-
-
-def test_views_count_each_post_once_per_slice_and_rank_per_tick() -> None:
-    trends = TrendSettings(window_seconds=1800, slide_seconds=10, top_n=20, min_count=5)
-    text = "\n".join([*sql.slice_views(trends), *sql.ranking_views(trends)])
-    assert "HOP(" not in text  # no per-window copies of posts
-    assert "TUMBLE(TABLE tagged, DESCRIPTOR(ts), INTERVAL '10' SECOND(9))" in text
-    # seeds: the trailing count over the slices (t - W, t]; probes: at most W / S ticks per seed
-    assert f"RANGE BETWEEN {sql._span(1790)} PRECEDING AND CURRENT ROW" in text
-    assert "ARRAY[0, 1, 2," in text and ", 179], first_offset + 1, 180)" in text
-    assert "tick + 1800000" in text and "tick + 3600000" in text  # to the baseline, then out
-    assert "ROW_NUMBER() OVER" in text and "rn <= 20" in text and "c >= 5" in text
-
-
-def test_span_literals() -> None:
-    assert sql._span(1790) == "INTERVAL '0 00:29:50' DAY TO SECOND"
-    assert sql._span(2 * 86400 + 3661) == "INTERVAL '2 01:01:01' DAY TO SECOND"
+from freshrank.trends.score import BurstModel
+from freshrank.trends.simulate import load_texts
+from freshrank.trends.sources.replay import parse_time_ms
+from tests.trends.test_flink_job import generate_posts
 
 
 @pytest.mark.parametrize(
@@ -79,30 +56,6 @@ def test_post_tags_counts_a_key_once_keeps_the_first_spelling_and_blocks() -> No
         ("café", "café"),
     ]
     assert list(tags(None)) == [] and list(tags("#" + "x" * 10_000)) == []
-
-
-def _row(end: int, key: str, rank: int) -> TopRow:
-    return TopRow(end, key, key.title(), count=5, baseline=1, authors=3, authored=5, score=1.0, rank=rank)
-
-
-def test_window_collector_hands_over_finished_windows_in_rank_order() -> None:
-    collector = WindowCollector(slide_ms=10_000)
-    assert collector.add_top(_row(10_000, "b", 2)) is None
-    assert collector.add_top(_row(10_000, "a", 1)) is None
-    finished = collector.add_top(_row(20_000, "c", 1))
-    assert finished is not None and [r.key for r in finished] == ["a", "b"]
-    assert [r.key for r in collector.flush() or []] == ["c"]
-
-
-def test_window_collector_reports_the_window_at_the_last_post_not_the_trailing_ones() -> None:
-    collector = WindowCollector(slide_ms=10_000)
-    collector.add_posts(3, 10_000)
-    collector.add_posts(2, 20_000)
-    for end in (10_000, 20_000, 30_000, 40_000):  # a bounded run also fires windows after the last post
-        collector.add_top(_row(end, f"t{end}", 1))
-    collector.flush()
-    assert collector.posts == 5 and collector.final_end_ms == 20_000
-    assert [r.key for r in collector.final()] == ["t20000"]
 
 
 def test_top_row_becomes_a_trend_with_a_label() -> None:
@@ -173,3 +126,91 @@ def test_cli_reports_an_unreachable_broker_with_exit_code_3(tmp_path: Path) -> N
     )
     assert result.exit_code == 3
     assert "Kafka unavailable" in result.output and "unreachable" in result.output
+
+
+def _java_check(mode: list[str], values: list[object]) -> list[object]:
+    """Run the job's ``freshrank.flink.Check`` on JSON values, one per line (what the tests pin)."""
+    classpath = ":".join(str(p) for p in launcher.job_classpath())
+    lines = "".join(json.dumps(v) + "\n" for v in values)
+    done = subprocess.run(
+        ["java", "-cp", classpath, "freshrank.flink.Check", *mode],
+        input=lines,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_the_java_score_is_the_python_burst_test() -> None:
+    model = BurstModel(prior_share=1e-4, posts_per_author=3, min_z=5.0)
+    rng = random.Random(5)
+    grid = [
+        [
+            rng.randrange(0, 5000),
+            rng.choice([-1, 0, 1, 2, 50, 4000]),
+            rng.randrange(0, 5000),
+            v,
+            rng.randrange(0, 10**6),
+        ]
+        for v in (0, 1, 999, 250_000, 10**6)
+        for _ in range(200)
+    ]
+    java = _java_check(["score", "0.0001", "3"], grid)
+    for (count, authors, baseline, volume, prev_volume), (x, lam, z) in zip(grid, java, strict=True):
+        evidence = model.evidence(count, None if authors < 0 else authors)
+        expected = model.expected(baseline, volume, prev_volume)
+        assert x == evidence
+        assert lam == pytest.approx(expected, rel=1e-12)
+        assert z == pytest.approx(model.z(evidence, expected), rel=1e-12, abs=1e-12)
+
+
+TRICKY_TEXTS = [
+    "#Love #love #LOVE #café #spam https://x.org/#frag #'; DROP",
+    "caf&eacute; #tag &amp; #x",
+    "＃fullwidth #a",
+    "x#notag a#b _#c @#d /#e #1 #_1a #a_b",
+    "www.example.com/#x and #real, plus ftp://h/#no #yes.",
+    "émoji😀#tag 😀 #tag2 #ok️ #日本 #naïve",
+    "#" + "x" * 101 + " #short",
+    "tab\t#t\u200c #zw\u200dj http://u.rl/#x\u3000#after",
+]
+
+
+def test_the_java_extractor_equals_the_python_one_where_it_decides() -> None:
+    posts = [line for line in generate_posts(seconds=300) if line.startswith('{"text"')]
+    texts = TRICKY_TEXTS + [json.loads(line)["text"] for line in posts]
+    tweets = Settings().tweets_path
+    if tweets.exists():  # the shared data set: tens of thousands of real tweets, half of them non-ASCII
+        texts += load_texts(tweets)
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "table.bin"
+        table.write_bytes(class_table())
+        java = _java_check(["tags", str(table)], texts)
+    decided = [(text, tags) for text, tags in zip(texts, java, strict=True) if tags is not None]
+    for text, tags in decided:
+        assert tags == extract_hashtags(text), text
+    assert len(decided) > 0.9 * len(texts)  # Python's helper gets the rest (entities, ＃, Unicode tags)
+    assert java[0] is None and java[1] is None and java[2] is None  # non-ASCII tag, entities, ＃
+    assert java[3] == extract_hashtags(TRICKY_TEXTS[3]) and java[4] == ["real", "yes"]
+
+
+def test_the_java_time_parser_equals_the_replay_where_it_decides() -> None:
+    values = [
+        "2026-12-24T08:00:00.250Z",
+        "2026-12-24T08:00:00Z",
+        "2024-02-29T23:59:59.999Z",
+        "2023-02-29T00:00:00Z",  # no such day: Python decides (and rejects)
+        "2026-12-24T24:00:00Z",
+        "2026-12-24T08:00:00+02:00",
+        "2026-12-24T08:00:00",
+        "0001-01-01T00:00:00Z",
+        "yesterday",
+        "2026-12-24T08:00:00.25Z",
+    ]
+    java = _java_check(["time"], values)
+    for value, ms in zip(values, java, strict=True):
+        if ms is not None:
+            assert ms == parse_time_ms(value), value
+    assert java[:3] == [parse_time_ms(v) for v in values[:3]] and java[3:6] == [None, None, None]

@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from freshrank.trends.engine import TrendEngine
 from freshrank.trends.flink.launcher import run_trend_job
 from freshrank.trends.flink.spec import FlinkJobResult
 from freshrank.trends.sources.replay import replay_file
+from freshrank.trends.stores.codec import decode, encode
 
 DEFAULT_PARALLELISM = 2
 # The windows' pending events (up to 2W ahead) and probe ticks (up to W ahead) live on the JVM heap.
@@ -50,20 +52,18 @@ def embedded_trends(path: Path, trends: TrendSettings) -> list[Trend]:
 
 
 def differences(flink: list[Trend], embedded: list[Trend]) -> list[str]:
-    """Where the two top N differ (empty: the same trends, in the same order, with the same figures)."""
+    """Where the two top N differ (empty: the same trends, in the same order, with the same figures).
+
+    The job's trends come through the trend stores' JSON (scores with 6 decimals), so the reference goes
+    through it too; the sparkline ``history`` is the embedded engine's alone.
+    """
     found = []
     if len(flink) != len(embedded):
         found.append(f"{len(flink)} trends against {len(embedded)}")
     for rank, (f, e) in enumerate(zip(flink, embedded, strict=False), start=1):
-        same = (f.hashtag, f.label, f.count, f.baseline, f.authors) == (
-            e.hashtag,
-            e.label,
-            e.count,
-            e.baseline,
-            e.authors,
-        )
-        if not same or abs(f.score - e.score) > 1e-9:
-            found.append(f"#{rank}: flink {f.to_dict()} embedded {e.to_dict()}")
+        reference = replace(decode(encode(e)), history=f.history)
+        if f != reference:
+            found.append(f"#{rank}: flink {f.to_dict()} embedded {reference.to_dict()}")
     return found
 
 

@@ -1,5 +1,6 @@
 """The burst score: a Poisson test of a tag's window count against the count expected from its history and
-the stream's volume (shared by the embedded engine and the Flink job; keep ``sql_*`` in step).
+the stream's volume (shared by the embedded engine and the Flink job, whose Java ``Score`` is pinned to this
+module by ``tests/trends/test_flink_units.py``).
 
 At a tick, for a tag with ``c`` posts in the current window and ``p`` in the previous one, in a stream whose
 tags were used ``V`` times in the current window and ``Vp`` times in the previous one (sums over all tags):
@@ -94,24 +95,3 @@ def burst_z(x: float, lam: float) -> float:
 def p_value(z: float) -> float:
     """One-sided p-value of ``z`` under the standard normal (``Φ(−z)``)."""
     return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def sql_expected(model: BurstModel, p: str, volume: str, prev_volume: str) -> str:
-    """``λ`` as a Flink SQL expression over the named columns."""
-    return (
-        f"(CAST({p} AS DOUBLE) * CAST({volume} + 1 AS DOUBLE) / CAST({prev_volume} + 1 AS DOUBLE)"
-        f" + {model.prior_share!r} * CAST({volume} + 1 AS DOUBLE))"
-    )
-
-
-def sql_evidence(model: BurstModel, c: str, authors: str, authored: str) -> str:
-    """``x`` as Flink SQL: capped per author unless the tag's posts in the window carry no author."""
-    capped = f"LEAST({c}, {model.posts_per_author} * {authors})"
-    return f"CAST(CASE WHEN {authored} = 0 THEN {c} ELSE {capped} END AS DOUBLE)"
-
-
-def sql_z(x: str, lam: str) -> str:
-    """``z`` as Flink SQL over the columns (or expressions) ``x`` and ``lam``."""
-    term = f"CASE WHEN {x} > 0 THEN {x} * LN({x} / {lam}) ELSE CAST(0 AS DOUBLE) END"
-    root = f"SQRT(GREATEST(2 * (({term}) - ({x} - {lam})), CAST(0 AS DOUBLE)))"
-    return f"CASE WHEN {x} > {lam} THEN {root} WHEN {x} < {lam} THEN -{root} ELSE CAST(0 AS DOUBLE) END"

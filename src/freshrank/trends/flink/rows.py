@@ -1,13 +1,12 @@
-"""The plain-Python parts of the Flink job: the stateless per-post UDF bodies and the sink's bookkeeping.
-
-They import no PyFlink, so the main virtualenv tests them directly; ``job.py`` wraps them as UDFs.
+"""The Python parts of the Flink job: the reference parsing of the posts the Java fast path leaves to Python
+(``helper.py`` serves them), and the job's ranked rows as trends.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from freshrank.labels import hashtag_to_label
 from freshrank.trends.base import Trend
@@ -96,63 +95,3 @@ class TopRow:
             expected=self.expected,
             evidence=self.evidence,
         )
-
-
-@dataclass
-class WindowCollector:
-    """Groups ranking rows by window; hands each window over once a later window starts (streaming)."""
-
-    slide_ms: int
-    posts: int = 0
-    last_end: int | None = None  # end of the latest slide with posts
-    windows: int = 0
-    _current_end: int | None = None
-    _rows: list[TopRow] = field(default_factory=list)
-    _kept: dict[int, list[TopRow]] = field(default_factory=dict)
-
-    def add_posts(self, posts: int, slide_end_ms: int) -> None:
-        """A per-slide marker: the slide ``(end − S, end]`` had ``posts`` posts."""
-        self.posts += posts
-        self.last_end = slide_end_ms if self.last_end is None else max(self.last_end, slide_end_ms)
-
-    def add_top(self, row: TopRow) -> list[TopRow] | None:
-        """Add a ranking row; returns the previous window's rows when this row starts a newer window."""
-        if self._current_end is None or row.window_end_ms == self._current_end:
-            self._current_end = row.window_end_ms
-            self._rows.append(row)
-            return None
-        done = self._close()
-        self._current_end = row.window_end_ms
-        self._rows = [row]
-        return done
-
-    def _close(self) -> list[TopRow]:
-        rows = sorted(self._rows, key=lambda r: r.rank)
-        self.windows += 1
-        if self._current_end is not None:
-            self._kept[self._current_end] = rows
-        # A bounded run needs only the window at the last post, which is never before the first tick at or
-        # after the latest post seen so far: drop the windows before that (bounded memory).
-        floor = self.final_end_ms
-        if floor is not None:
-            for end in [end for end in self._kept if end < floor]:
-                del self._kept[end]
-        return rows
-
-    def flush(self) -> list[TopRow] | None:
-        """End of input: the last window's rows (None when there was none)."""
-        if self._current_end is None:
-            return None
-        done = self._close()
-        self._current_end, self._rows = None, []
-        return done
-
-    @property
-    def final_end_ms(self) -> int | None:
-        """End of the window a bounded stream finishes on: the first tick at or after the last post."""
-        return self.last_end
-
-    def final(self) -> list[TopRow]:
-        """The ranking of the final window (empty when no tag qualified in it)."""
-        end = self.final_end_ms
-        return [] if end is None else self._kept.get(end, [])

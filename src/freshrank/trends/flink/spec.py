@@ -20,21 +20,12 @@ class KafkaTopic(BaseModel):
     group_id: str = "freshrank-trends"
 
 
-class FlinkJobSpec(BaseModel):
-    """One run of the trend job: where posts come from, the window settings and where trends go."""
+class Checkpoints(BaseModel):
+    """Checkpoint settings of one run: how often, where, and where to resume from."""
 
-    input_path: str | None = None  # absolute path of a JSONL(.gz) file
-    kafka: KafkaTopic | None = None
-    bounded: bool = True  # Kafka: stop at the offsets that were latest when the job started
-    trends: TrendSettings = Field(default_factory=TrendSettings)
-    store_url: str | None = None  # None: only report the trends, write no store
-    ttl_seconds: int = 3600
-    parallelism: int = Field(default=1, ge=1)
     checkpoint_interval_s: int | None = Field(default=None, ge=1)  # None: no checkpoints
     checkpoint_dir: str | None = None  # URI, e.g. file:///flink-data/checkpoints (kept on cancellation)
     restore_from: str | None = None  # a checkpoint (or savepoint) path to resume from
-    jars: list[str] = Field(default_factory=list)
-    result_path: str
 
 
 class FlinkJobResult(BaseModel):
@@ -55,3 +46,20 @@ class FlinkJobResult(BaseModel):
     @staticmethod
     def encode_trends(trends: list[Trend]) -> list[str]:
         return [encode(t) for t in trends]
+
+
+class FlinkJobSpec(Checkpoints):
+    """One run of the trend job: where posts come from, the window settings and where trends go."""
+
+    input_path: str | None = None  # absolute path of a JSONL(.gz) file
+    kafka: KafkaTopic | None = None
+    bounded: bool = True  # Kafka: stop at the offsets that were latest when the job started
+    trends: TrendSettings = Field(default_factory=TrendSettings)
+    store_url: str | None = None  # None: only report the trends, write no store
+    ttl_seconds: int = 3600
+    parallelism: int = Field(default=1, ge=1)
+    jars: list[str] = Field(default_factory=list)
+    blocked_keys: list[str] = Field(default_factory=list)  # case-folded block list (rows.tag_key)
+    helper: list[str] = Field(default_factory=list)  # the Python helper's command (trends/flink/helper.py)
+    class_table: str | None = None  # extract.class_table() written to a file, for the Java extractor
+    result_path: str | None = None
