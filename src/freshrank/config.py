@@ -129,6 +129,19 @@ class LifecycleSettings(BaseModel):
     max_label_chars: int = 200
 
 
+class JudgmentStoreSettings(BaseModel):
+    """Timeouts and circuit breaker of a judgments database on a server (MariaDB, PostgreSQL)."""
+
+    # A hung server (paused, not dead) costs one timeout: then a per-server circuit breaker fails calls at
+    # once for breaker_reset_seconds, and one trial call decides whether it closes again. timeout_seconds
+    # bounds each read and write on the client side (PostgreSQL: also each statement on the server).
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    # Prefix of the store's table names, so that several stores (or test runs) can share one database.
+    table_prefix: str = ""
+
+
 class RetentionSettings(BaseModel):
     """What is deleted, and when: nothing the system writes grows without bound (docs/loop.md#retention)."""
 
@@ -139,6 +152,9 @@ class RetentionSettings(BaseModel):
     keep_versions: int = Field(default=1, ge=0)
     gc_on_refresh: bool = True
     delete_batch: int = Field(default=2_000, ge=1)  # rows (documents) per delete transaction
+    # OpenSearch / Elasticsearch: scores an interrupted write left on the movies (no registry entry names
+    # them) are removed by the same passes once their write started this long ago (younger: maybe running).
+    sweep_after_seconds: float = Field(default=600.0, ge=0)
     # Evaluation runs and the judgments' change history: older entries are deleted by `freshrank gc`
     # (judgments themselves are never deleted: they are one row per (trend, genre, movie), updated in place).
     runs_days: float = Field(default=365.0, gt=0)
@@ -167,6 +183,7 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    judgments_store: JudgmentStoreSettings = Field(default_factory=JudgmentStoreSettings)
 
     @classmethod
     def settings_customise_sources(

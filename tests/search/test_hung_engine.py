@@ -4,11 +4,6 @@ for the timeout, then the circuit is open and calls fail at once; health answers
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +17,7 @@ from freshrank.search.elasticsearch import ElasticsearchBackend, ElasticsearchEr
 from freshrank.search.opensearch import OpenSearchBackend, OpenSearchError
 from freshrank.search.service import SearchService
 from tests.conftest import SMALL_MOVIES
+from tests.relay import Relay, relay_to
 from tests.search.test_contract import ELASTICSEARCH, OPENSEARCH
 
 ENGINES = [
@@ -30,35 +26,12 @@ ENGINES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def relay(request: pytest.FixtureRequest) -> Iterator[tuple[str, subprocess.Popen[bytes], str]]:
-    """(engine, socat relay to its server, the relay's host:port)."""
+def relay(request: pytest.FixtureRequest) -> Iterator[tuple[str, Relay]]:
+    """(engine, a socat relay to its server)."""
     engine = request.param
-    target = (OPENSEARCH if engine == "opensearch" else ELASTICSEARCH).rsplit("@", 1)[-1]
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail("socat is not installed (bash scripts/install-system-deps.sh)")
-    port = _free_port()
-    process = subprocess.Popen(
-        [socat, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"TCP:{target}"],
-        start_new_session=True,  # its own process group: SIGSTOP reaches every forked connection
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield engine, process, f"127.0.0.1:{port}"
-    os.killpg(process.pid, signal.SIGCONT)
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=10)
+    with relay_to((OPENSEARCH if engine == "opensearch" else ELASTICSEARCH).rsplit("@", 1)[-1]) as relayed:
+        yield engine, relayed
 
 
 def _backends(engine: str, relayed: str) -> tuple[SearchBackend, SearchBackend]:
@@ -93,17 +66,17 @@ def _until_answered(
 
 @pytest.mark.parametrize("relay", ENGINES, indirect=True)
 def test_a_paused_search_server_costs_one_timeout_then_the_circuit_is_open(
-    relay: tuple[str, subprocess.Popen[bytes], str], tmp_path: object
+    relay: tuple[str, Relay], tmp_path: object
 ) -> None:
-    engine, process, relayed = relay
+    engine, relayed = relay
     errors = (OpenSearchError, ElasticsearchError)
-    direct, hung = _backends(engine, relayed)
+    direct, hung = _backends(engine, relayed.address)
     try:
         direct.index([Movie.model_validate(row) for row in SMALL_MOVIES])
         request = SearchRequest(text="christmas")
         assert direct.search(request).hits[0].title == "Home Alone"  # warm: 0.5 s is tight on a busy box
         _until_answered(hung, request, errors)
-        os.killpg(process.pid, signal.SIGSTOP)
+        relayed.pause()
         with pytest.raises(errors, match="timed out") as first:
             hung.search(request)  # the one call that waits
         assert "not retried yet" not in str(first.value)
@@ -112,8 +85,8 @@ def test_a_paused_search_server_costs_one_timeout_then_the_circuit_is_open(
                 hung.search(request)
         service = SearchService(Settings(state_dir=tmp_path), hung)  # type: ignore[arg-type]
         assert "circuit open" in service.health()["search"]
-        os.killpg(process.pid, signal.SIGCONT)
+        relayed.resume()
         _until_answered(hung, request, errors)  # after the reset time one trial call closes the circuit
     finally:
-        os.killpg(process.pid, signal.SIGCONT)
+        relayed.resume()
         direct.drop()  # type: ignore[attr-defined]

@@ -321,7 +321,7 @@ def test_health_and_metrics(client: TestClient) -> None:
     assert health.status_code == 200
     assert health.json() == {
         "status": "ok",
-        "components": {"search": "ok", "trends": "ok", "classifier": "ok"},
+        "components": {"search": "ok", "trends": "ok", "classifier": "ok", "judgments": "ok"},
     }
     search(client, q="elf")
     metrics = client.get("/metrics")

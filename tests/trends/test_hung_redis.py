@@ -4,9 +4,7 @@ calls fail at once; search answers with the last known trends and a warning; hea
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from freshrank.bench.servers import free_port, start_redis
 from freshrank.config import Settings
 from freshrank.search import open_backend
 from freshrank.search.service import SearchService
@@ -24,54 +23,38 @@ from freshrank.trends.stores.redis import CircuitOpen, RedisTrendStore
 TRENDS = [Trend("#christmas", "christmas", 9.0, 50, 1.0), Trend("#zombies", "zombies", 4.0, 20, 1.0)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server of this test's own on a free port (pausing the shared one would stall other tests)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (bash scripts/install-system-deps.sh)")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    yield url, process
+    port = free_port()
+    try:
+        process = start_redis(tmp_path, port)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield f"redis://127.0.0.1:{port}/0", process
     os.kill(process.pid, signal.SIGCONT)
     process.terminate()
     process.wait(timeout=10)
+
+
+def _until_closed(store: RedisTrendStore) -> list[str]:
+    """The stored hashtags, once a trial call has closed the circuit again (tried for 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return [t.hashtag for t in store.top()]
+        except redis.ConnectionError:  # CircuitOpen, or a trial call still slow on a busy box
+            assert time.monotonic() < deadline, "the circuit never closed again"
+            time.sleep(0.2)
 
 
 def test_a_paused_redis_costs_one_timeout_then_the_circuit_is_open(
     private_redis: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
     url, process = private_redis
-    store = RedisTrendStore(f"{url}?prefix=hung-store&timeout=0.5&reset=1")
+    # Timeout 2 s: live calls must not time out on a loaded box (load 15); reset 10 s: the checks of the open
+    # circuit below must all fall inside one open period however slowly they run.
+    store = RedisTrendStore(f"{url}?prefix=hung-store&timeout=2&reset=10")
     store.replace(TRENDS)
     os.kill(process.pid, signal.SIGSTOP)
     with pytest.raises(redis.TimeoutError):
@@ -81,23 +64,19 @@ def test_a_paused_redis_costs_one_timeout_then_the_circuit_is_open(
             store.top()  # not tried at all
     # Another store on the same server (a new search request, a reopened store) shares the breaker.
     with pytest.raises(CircuitOpen):
-        RedisTrendStore(f"{url}?prefix=hung-other&timeout=0.5&reset=1").top()
+        RedisTrendStore(f"{url}?prefix=hung-other&timeout=2&reset=10").top()
     os.kill(process.pid, signal.SIGCONT)
-    deadline = time.monotonic() + 30
-    while True:  # after the reset time one trial call goes through and closes the circuit
-        try:
-            assert [t.hashtag for t in store.top()] == ["#christmas", "#zombies"]
-            break
-        except CircuitOpen:
-            assert time.monotonic() < deadline, "the circuit never closed again"
-            time.sleep(0.2)
+    # After the reset time one trial call goes through and closes the circuit.
+    assert _until_closed(store) == ["#christmas", "#zombies"]
 
 
 def test_search_answers_with_the_last_known_trends_while_redis_hangs(
     private_redis: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     url, process = private_redis
-    settings = Settings(state_dir=tmp_path / "state", trend_store_url=f"{url}?prefix=hung-search&timeout=0.5")
+    settings = Settings(
+        state_dir=tmp_path / "state", trend_store_url=f"{url}?prefix=hung-search&timeout=2&reset=30"
+    )
     RedisTrendStore(settings.trend_store_url).replace(TRENDS)
     backend = open_backend(f"sqlite:///{tmp_path / 'search.db'}")
     service = SearchService(settings, backend)

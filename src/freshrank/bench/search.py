@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
+from freshrank.bench.servers import free_port
 from freshrank.catalog.loader import load_catalog
 from freshrank.catalog.models import Movie
 from freshrank.config import Settings
@@ -158,12 +158,6 @@ def bench_opensearch(movies: list[Movie], scores: TrendScores, version: str) -> 
 # The API ----------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _clients(base: str, params: list[dict[str, Any]], seconds: float) -> tuple[list[float], int]:
     import httpx
 
@@ -192,7 +186,7 @@ async def _clients(base: str, params: list[dict[str, Any]], seconds: float) -> t
 def bench_api(settings_env: dict[str, str]) -> dict[str, Any]:
     import httpx
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, **settings_env}
     cmd = [sys.executable, "-m", "freshrank.cli", "serve", "api", "--port", str(port)]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freshrank.bench.search import GENRES, OFFSETS, TEXTS, _free_port, _load, _pct
+from freshrank.bench.search import GENRES, OFFSETS, TEXTS, _load, _pct
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
+from freshrank.bench.servers import free_port, start_redis
 from freshrank.catalog.loader import load_catalog
 from freshrank.config import Settings
 from freshrank.console import err
@@ -62,22 +62,6 @@ class Stack:
     base: str
     db: Path
     env: dict[str, str] = field(default_factory=dict)
-
-
-def _start_redis(root: Path, port: int) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server") or "redis-server"
-    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen([*args, "--dir", str(root)], stdout=subprocess.DEVNULL)
-    import redis
-
-    client = redis.Redis(port=port, socket_connect_timeout=1)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    return process
 
 
 def prepare(root: Path, settings: Settings) -> tuple[Path, str]:
@@ -108,9 +92,9 @@ def start_stack(root: Path, settings: Settings, extra_env: dict[str, str] | None
     state.mkdir()
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     (state / "cache").symlink_to(settings.cache_dir.resolve())  # the catalogue is encoded once per machine
-    redis_port = _free_port()
-    redis_proc = _start_redis(root, redis_port)
-    port = _free_port()
+    redis_port = free_port()
+    redis_proc = start_redis(root, redis_port)
+    port = free_port()
     env = {
         **os.environ,
         "FRESHRANK_STATE_DIR": str(state),
@@ -283,7 +267,7 @@ class Background:
         self.stack.redis.send_signal(signal.SIGKILL)
         self.stack.redis.wait()
         self.stop.wait(OUTAGE_S)
-        self.stack.redis = _start_redis(self.stack.root, self.stack.redis_port)
+        self.stack.redis = start_redis(self.stack.root, self.stack.redis_port)
         self.outage = (killed, time.time())
 
 

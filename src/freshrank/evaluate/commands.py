@@ -32,7 +32,7 @@ JSON_OPTION = typer.Option(False, "--json", help="One JSON document on stdout (l
 
 def _store(settings: Settings) -> SqlJudgmentStore:
     try:
-        return open_judgment_store(settings.resolved_judgments_url)
+        return open_judgment_store(settings.resolved_judgments_url, limits=settings.judgments_store)
     except StoreUnavailable as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
@@ -118,7 +118,7 @@ def _open_system(settings: Settings, backend: Any, spec: str) -> Any:
 def _record(settings: Settings, run: EvaluationRun) -> int | None:
     """Store the run in the history; a store that is down costs the history entry, not the result."""
     try:
-        store = open_judgment_store(settings.resolved_judgments_url)
+        store = open_judgment_store(settings.resolved_judgments_url, limits=settings.judgments_store)
         try:
             return store.record_run(run)
         finally:

@@ -6,17 +6,22 @@ database (or an old one after an upgrade) is ready without a separate step. Ever
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+import pybreaker
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from freshrank import breakers
+from freshrank.config import JudgmentStoreSettings
 from freshrank.evaluate.base import (
     MAX_GENRE_CHARS,
     MAX_TREND_CHARS,
@@ -34,12 +39,31 @@ from freshrank.evaluate.base import (
 log = logging.getLogger(__name__)
 MIN_GRADE, MAX_GRADE = 0, 3  # as the API and the shared files: 0 not relevant .. 3 perfect
 MAX_DOC_ID = 2**63 - 1  # BIGINT
-SERVER_TIMEOUT_S = 10  # reads and writes on MariaDB / statements on PostgreSQL
 MIGRATIONS = Path(__file__).parent / "migrations"
+# MySQL client errors that say the server did not answer: can't connect, gone away, lost during a query, …
+MYSQL_NO_ANSWER = frozenset({2003, 2006, 2013, 2014, 2045, 2055})
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class StoreUnavailable(RuntimeError):
     """The database behind a judgments URL cannot be reached or opened."""
+
+
+class ServerUnreachable(StoreUnavailable):
+    """No answer from the database server (refused, lost, timed out): what opens its circuit breaker."""
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a store method through the store's circuit breaker, database errors as StoreUnavailable."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = args[0]
+        assert isinstance(store, SqlJudgmentStore)
+        return store.call(method, *args, **kwargs)
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -127,12 +151,35 @@ class SqlJudgmentStore:
     concurrent test runs — can share one database.
     """
 
-    def __init__(self, engine: Engine, table_prefix: str = "") -> None:
+    def __init__(
+        self, engine: Engine, table_prefix: str = "", breaker: pybreaker.CircuitBreaker | None = None
+    ) -> None:
         self.engine = engine
         self.prefix = table_prefix
         self.t = _tables(table_prefix)
+        self.breaker = breaker  # None on SQLite: a local file has no server to hang
         self.migrate()
 
+    def call(self, method: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """``method`` through the circuit breaker: an open circuit fails at once with StoreUnavailable."""
+        if self.breaker is None:
+            return self._translated(method, *args, **kwargs)
+        try:
+            return self.breaker.call(self._translated, method, *args, **kwargs)
+        except pybreaker.CircuitBreakerError as exc:
+            raise StoreUnavailable(breakers.open_message(self.breaker, "judgments store")) from exc
+
+    def _translated(self, method: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except DBAPIError as exc:
+            if not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+                raise  # e.g. an integrity error: the server answered
+            reason = str(exc.orig).splitlines()[0][:300] if exc.orig is not None else str(exc)[:300]
+            error = ServerUnreachable if _no_answer(exc) else StoreUnavailable
+            raise error(f"judgments store {safe_url(self.engine.url)} unavailable: {reason}") from exc
+
+    @_guarded
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration (a no-op when it is current)."""
         logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: it logs its plugins
@@ -142,14 +189,9 @@ class SqlJudgmentStore:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["table_prefix"] = self.prefix
-        try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except OperationalError as exc:
-            raise StoreUnavailable(
-                f"judgments store {safe_url(self.engine.url)} unavailable: {exc.orig}"
-            ) from exc
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -174,6 +216,7 @@ class SqlJudgmentStore:
         rows = conn.execute(sa.select(t.c.doc_id, t.c.grade).where(t.c.trend == trend, t.c.genre == genre))
         return {int(doc): int(grade) for doc, grade in rows}
 
+    @_guarded
     def add(
         self,
         judgments: Iterable[Judgment],
@@ -191,51 +234,44 @@ class SqlJudgmentStore:
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         audit: list[dict[str, Any]] = []
-        try:
-            with self.engine.begin() as conn:
-                state: dict[tuple[str, str], dict[int, int]] = {}
-                for j in incoming:
-                    if (j.trend, j.genre) not in state:
-                        state[(j.trend, j.genre)] = self._stored(conn, j.trend, j.genre)
-                    group = state[(j.trend, j.genre)]
-                    old = group.get(j.doc_id)
-                    if old == j.grade:
-                        result.unchanged += 1
+        with self.engine.begin() as conn:
+            state: dict[tuple[str, str], dict[int, int]] = {}
+            for j in incoming:
+                if (j.trend, j.genre) not in state:
+                    state[(j.trend, j.genre)] = self._stored(conn, j.trend, j.genre)
+                group = state[(j.trend, j.genre)]
+                old = group.get(j.doc_id)
+                if old == j.grade:
+                    result.unchanged += 1
+                    continue
+                if old is not None:
+                    result.conflicts.append((j, old))
+                    if on_conflict != "update":
+                        result.kept += 1
                         continue
-                    if old is not None:
-                        result.conflicts.append((j, old))
-                        if on_conflict != "update":
-                            result.kept += 1
-                            continue
-                        updates.append(
-                            {"b_trend": j.trend, "b_genre": j.genre, "b_doc": j.doc_id, "b_grade": j.grade}
-                        )
-                        result.changed += 1
-                    else:
-                        inserts.append(
-                            {"trend": j.trend, "genre": j.genre, "doc_id": j.doc_id, "grade": j.grade}
-                        )
-                        result.added += 1
-                    group[j.doc_id] = j.grade
-                    audit.append(
-                        dict(
-                            trend=j.trend,
-                            genre=j.genre,
-                            doc_id=j.doc_id,
-                            old_grade=old,
-                            new_grade=j.grade,
-                            who=who,
-                            at=at,
-                            source=source,
-                        )
+                    updates.append(
+                        {"b_trend": j.trend, "b_genre": j.genre, "b_doc": j.doc_id, "b_grade": j.grade}
                     )
-                if on_conflict == "fail" and result.conflicts:
-                    raise ConflictError(result.conflicts)
-                self._write(conn, inserts, updates, audit, who, at)
-        except OperationalError as exc:
-            raise StoreUnavailable(
-                f"judgments store {safe_url(self.engine.url)} unavailable: {exc.orig}"
-            ) from exc
+                    result.changed += 1
+                else:
+                    inserts.append({"trend": j.trend, "genre": j.genre, "doc_id": j.doc_id, "grade": j.grade})
+                    result.added += 1
+                group[j.doc_id] = j.grade
+                audit.append(
+                    dict(
+                        trend=j.trend,
+                        genre=j.genre,
+                        doc_id=j.doc_id,
+                        old_grade=old,
+                        new_grade=j.grade,
+                        who=who,
+                        at=at,
+                        source=source,
+                    )
+                )
+            if on_conflict == "fail" and result.conflicts:
+                raise ConflictError(result.conflicts)
+            self._write(conn, inserts, updates, audit, who, at)
         return result
 
     def _write(
@@ -264,6 +300,7 @@ class SqlJudgmentStore:
         if audit:
             conn.execute(sa.insert(self.t.changes), audit)
 
+    @_guarded
     def remove(self, trend: str, genre: str, doc_id: int, who: str = "user") -> bool:
         t = self.t.judgments
         key = (t.c.trend == trend, t.c.genre == genre, t.c.doc_id == doc_id)
@@ -289,6 +326,7 @@ class SqlJudgmentStore:
             )
         return True
 
+    @_guarded
     def judgments(self, trend: str | None = None, genre: str | None = None) -> list[Judgment]:
         t = self.t.judgments
         stmt = sa.select(t.c.trend, t.c.genre, t.c.doc_id, t.c.grade).order_by(
@@ -298,9 +336,10 @@ class SqlJudgmentStore:
             stmt = stmt.where(t.c.trend == trend)
         if genre is not None:
             stmt = stmt.where(t.c.genre == genre)
-        with self._connect() as conn:
+        with self.engine.connect() as conn:
             return [Judgment(str(tr), str(g), int(d), int(gr)) for tr, g, d, gr in conn.execute(stmt)]
 
+    @_guarded
     def changes(
         self, trend: str | None = None, genre: str | None = None, doc_id: int | None = None
     ) -> list[JudgmentChange]:
@@ -309,7 +348,7 @@ class SqlJudgmentStore:
         for column, value in ((c.c.trend, trend), (c.c.genre, genre), (c.c.doc_id, doc_id)):
             if value is not None:
                 stmt = stmt.where(column == value)
-        with self._connect() as conn:
+        with self.engine.connect() as conn:
             return [
                 JudgmentChange(
                     r.trend, r.genre, int(r.doc_id), r.old_grade, r.new_grade, r.who, r.at, r.source or ""
@@ -319,6 +358,7 @@ class SqlJudgmentStore:
 
     # Evaluation runs ------------------------------------------------------------------------------
 
+    @_guarded
     def record_run(self, run: EvaluationRun) -> int:
         run.created_at = run.created_at or _now()
         row = dict(
@@ -339,6 +379,7 @@ class SqlJudgmentStore:
             run.id = int(key[0]) if key else 0
         return run.id
 
+    @_guarded
     def runs(self, kind: str | None = None, limit: int | None = None) -> list[EvaluationRun]:
         r = self.t.runs
         stmt = sa.select(r).order_by(r.c.id.desc())
@@ -346,32 +387,31 @@ class SqlJudgmentStore:
             stmt = stmt.where(r.c.kind == kind)
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self._connect() as conn:
+        with self.engine.connect() as conn:
             rows = list(conn.execute(stmt))
         return [_run_of(row) for row in reversed(rows)]
 
     # Retention ------------------------------------------------------------------------------------
 
+    @_guarded
     def prune(self, runs_before: datetime, changes_before: datetime) -> dict[str, int]:
         """Delete evaluation runs and judgment changes older than the cut-offs (judgments stay)."""
         r, c = self.t.runs, self.t.changes
-        try:
-            with self.engine.begin() as conn:
-                runs = conn.execute(sa.delete(r).where(r.c.created_at < runs_before)).rowcount
-                changes = conn.execute(sa.delete(c).where(c.c.at < changes_before)).rowcount
-        except OperationalError as exc:
-            raise StoreUnavailable(
-                f"judgments store {safe_url(self.engine.url)} unavailable: {exc.orig}"
-            ) from exc
+        with self.engine.begin() as conn:
+            runs = conn.execute(sa.delete(r).where(r.c.created_at < runs_before)).rowcount
+            changes = conn.execute(sa.delete(c).where(c.c.at < changes_before)).rowcount
         return {"evaluation_runs": int(runs or 0), "judgment_changes": int(changes or 0)}
 
-    def _connect(self) -> Any:
-        try:
-            return self.engine.connect()
-        except OperationalError as exc:
-            raise StoreUnavailable(
-                f"judgments store {safe_url(self.engine.url)} unavailable: {exc.orig}"
-            ) from exc
+
+def _no_answer(exc: DBAPIError) -> bool:
+    """True when the server did not answer (refused, lost, timed out), not when it answered with an error."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if getattr(orig, "sqlstate", "") is None:  # psycopg: errors of the client, not the server's
+        return True
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] in MYSQL_NO_ANSWER
 
 
 def _run_of(row: Any) -> EvaluationRun:
@@ -391,10 +431,11 @@ def _run_of(row: Any) -> EvaluationRun:
     )
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, limits: JudgmentStoreSettings) -> Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"future": True}
+    read_s, connect_s = limits.timeout_seconds, limits.connect_timeout_seconds
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -402,27 +443,73 @@ def _engine(url: str) -> Engine:
     elif backend in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        # A hung server costs seconds, not the default of waiting forever on a read.
-        timeouts = {"connect_timeout": 5, "read_timeout": SERVER_TIMEOUT_S, "write_timeout": SERVER_TIMEOUT_S}
+        # A hung server costs one timeout, not the default of waiting forever on a read.
+        timeouts = {"connect_timeout": connect_s, "read_timeout": read_s, "write_timeout": read_s}
         kwargs.update(pool_pre_ping=True, pool_recycle=3600, connect_args=timeouts)
     elif backend == "postgresql":
-        statement_timeout = f"-c statement_timeout={SERVER_TIMEOUT_S * 1000}"
-        kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 5, "options": statement_timeout})
-    return sa.create_engine(parsed, **kwargs)
+        # libpq takes whole seconds, at least 2; the statement timeout stops the server's own work.
+        options = f"-c statement_timeout={int(read_s * 1000)}"
+        connect_args = {"connect_timeout": max(2, math.ceil(connect_s)), "options": options}
+        kwargs.update(pool_pre_ping=True, connect_args=connect_args)
+    engine = sa.create_engine(parsed, **kwargs)
+    if backend == "postgresql" and parsed.get_driver_name() == "psycopg":
+        _no_reconnect_after_a_hang(engine, _bound_reads(engine, read_s))
+    elif backend in ("mysql", "mariadb"):
+        _no_reconnect_after_a_hang(engine, lambda error: isinstance(error.__context__, TimeoutError))
+    return engine
 
 
-def open_judgment_store(url: str, table_prefix: str = "") -> SqlJudgmentStore:
+def _bound_reads(engine: Engine, read_s: float) -> Callable[[BaseException], bool]:
+    """psycopg has no client-side read timeout: connect with a connection class that has one; what says that
+    a read timed out."""
+    from freshrank.evaluate.pgtimeout import ReadTimeout, timed_connection
+
+    connection_class = timed_connection(read_s)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        return connection_class.connect(*cargs, **cparams)
+
+    return lambda error: isinstance(error, ReadTimeout)
+
+
+def _no_reconnect_after_a_hang(engine: Engine, timed_out: Callable[[BaseException], bool]) -> None:
+    """A pool's liveness ping that timed out fails the call at once: reconnecting to a hung server would cost
+    a second timeout. A ping that finds the connection dead (the server restarted) still reconnects."""
+
+    @sa.event.listens_for(engine, "handle_error")
+    def handle(context: Any) -> None:
+        if context.is_pre_ping and timed_out(context.original_exception):
+            context.is_disconnect = False
+
+
+def _breaker(url: str, limits: JudgmentStoreSettings) -> pybreaker.CircuitBreaker | None:
+    """The process-wide breaker of the database server behind ``url`` (None for SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return None
+    address = f"{parsed.get_backend_name()}://{parsed.host}:{parsed.port or ''}"
+    return breakers.breaker_for(address, limits.breaker_reset_seconds, (ServerUnreachable,))
+
+
+def open_judgment_store(
+    url: str, table_prefix: str | None = None, limits: JudgmentStoreSettings | None = None
+) -> SqlJudgmentStore:
     """Open (creating and migrating when needed) the store at a SQLAlchemy URL: ``sqlite:///path`` (default),
-    ``mysql+pymysql://user:pw@host:3306/db``, ``postgresql+psycopg://…``. Raises StoreUnavailable."""
+    ``mysql+pymysql://user:pw@host:3306/db``, ``postgresql+psycopg://…``. Raises StoreUnavailable.
+    ``limits``: timeouts, circuit breaker and table prefix (default: the settings' defaults); an explicit
+    ``table_prefix`` wins over the one in ``limits``."""
+    limits = limits or JudgmentStoreSettings()
+    table_prefix = limits.table_prefix if table_prefix is None else table_prefix
     try:
-        engine = _engine(url)
+        engine = _engine(url, limits)
     except (SQLAlchemyError, ValueError) as exc:
         raise StoreUnavailable(f"bad judgments store URL {url!r}: {exc}") from exc
     except ModuleNotFoundError as exc:
         raise StoreUnavailable(f"the driver for {safe_url(url)} is not installed: {exc.name}") from exc
     if table_prefix and not table_prefix.replace("_", "").isalnum():
         raise ValueError(f"table prefix must be letters, digits and '_', got {table_prefix!r}")
-    return SqlJudgmentStore(engine, table_prefix)
+    return SqlJudgmentStore(engine, table_prefix, _breaker(url, limits))
 
 
 def iter_groups(judgments: Iterable[Judgment]) -> Iterator[tuple[QueryId, dict[int, int]]]:

@@ -108,6 +108,7 @@ class GcReport:
     entries: int = 0  # stored (version, label) entries before
     deleted: list[dict[str, Any]] = field(default_factory=list)  # {model_version, label, reason, rows}
     rows: int = 0  # score rows (SQLite) or movie documents (OpenSearch, Elasticsearch) freed
+    swept: dict[str, int] = field(default_factory=dict)  # Lucene: {features, movies} of interrupted writes
     bytes_before: int | None = None  # SQLite: bytes in use in the database file
     bytes_after: int | None = None
     seconds: float = 0.0
@@ -117,10 +118,14 @@ class GcReport:
         return asdict(self)
 
 
-def collect(backend: SearchBackend, doomed: Sequence[Doomed], batch: int, entries: int) -> GcReport:
-    """Delete the doomed entries one by one; a failure is reported and the rest still tried."""
+def collect(
+    backend: SearchBackend, doomed: Sequence[Doomed], batch: int, entries: int, sweep_after_s: float = 600.0
+) -> GcReport:
+    """Sweep what interrupted writes left, then delete the doomed entries one by one; a failure is reported
+    and the rest still tried."""
     started = time.perf_counter()
     report = GcReport(entries=entries, bytes_before=_stored_bytes(backend))
+    report.swept = _sweep(backend, sweep_after_s, batch, report.errors)
     for item in doomed:
         entry = item.entry
         try:
@@ -136,6 +141,19 @@ def collect(backend: SearchBackend, doomed: Sequence[Doomed], batch: int, entrie
     report.bytes_after = _stored_bytes(backend)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sweep(backend: SearchBackend, older_than_s: float, batch: int, errors: list[str]) -> dict[str, int]:
+    """Remove unpublished features (OpenSearch, Elasticsearch; SQLite writes a label in one transaction)."""
+    sweep = getattr(backend, "sweep_unpublished", None)
+    if not callable(sweep):
+        return {}
+    try:
+        return dict(sweep(older_than_s, batch))
+    except Exception as exc:  # the next pass tries again
+        log.warning("retention: could not sweep unpublished scores: %s", exc)
+        errors.append(f"sweep: {str(exc)[:200]}")
+        return {}
 
 
 def _stored_bytes(backend: SearchBackend) -> int | None:

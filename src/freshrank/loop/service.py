@@ -169,7 +169,9 @@ class ScoringLoop:
         with self._lock:
             entries = self.backend.score_entries()
             doomed = plan(entries, self.clock().last_seen(), current_version, trending, policy, now)
-            report = collect(self.backend, doomed, policy.delete_batch, len(entries))
+            report = collect(
+                self.backend, doomed, policy.delete_batch, len(entries), policy.sweep_after_seconds
+            )
         self.clock().forget_before(now - policy.label_days * 86_400)
         report.errors = warnings + report.errors
         return report

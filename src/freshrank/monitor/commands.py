@@ -121,7 +121,7 @@ def gc_command(
         history.update(prune_cache(settings.cache_dir, policy.cache_days * 86_400))
         now = datetime.now(UTC).replace(tzinfo=None)
         try:
-            store = open_judgment_store(settings.resolved_judgments_url)
+            store = open_judgment_store(settings.resolved_judgments_url, limits=settings.judgments_store)
             runs_before = now - timedelta(days=policy.runs_days)
             history.update(store.prune(runs_before, now - timedelta(days=policy.changes_days)))
         except StoreUnavailable as exc:

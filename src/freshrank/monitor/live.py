@@ -51,7 +51,7 @@ def model_runs(settings: Settings, model_version: str) -> list[EvaluationRun]:
     from freshrank.evaluate.store import open_judgment_store
 
     try:
-        store = open_judgment_store(settings.resolved_judgments_url)
+        store = open_judgment_store(settings.resolved_judgments_url, limits=settings.judgments_store)
     except Exception as exc:  # the monitor still decides on the other signals
         log.warning("judgments store unavailable: %s", exc)
         return []

@@ -25,9 +25,7 @@ integ-test distribution gets them from the small plugin scripts/elasticsearch.sh
 from __future__ import annotations
 
 import logging
-import time
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -43,16 +41,16 @@ from elasticsearch import (
     helpers,
 )
 
-from freshrank.catalog.models import Movie
 from freshrank.search import lucene
-from freshrank.search.base import ScoreEntry, SearchPage, SearchRequest
 from freshrank.search.breaker import breaker_for, open_message
+from freshrank.search.lucene_backend import LuceneBackend
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9201  # scripts/elasticsearch.sh; OpenSearch keeps 9200
 _ERRORS = (ApiError, TransportError)
 _MOVIE_MAPPING = lucene.movie_mapping("sparse_vector")
+_KWARGS = {"_source": "source", "from": "from_"}  # request body keys the client takes by another name
 
 
 class ElasticsearchError(RuntimeError):
@@ -72,10 +70,12 @@ def parse_url(url: str) -> tuple[str, tuple[str, str] | None, str]:
     return f"{scheme}://{parts.hostname}:{parts.port or DEFAULT_PORT}", auth, index
 
 
-class ElasticsearchBackend:
+class ElasticsearchBackend(LuceneBackend):
     """SearchBackend on an Elasticsearch 8 cluster."""
 
     name = "elasticsearch"
+    engine = "Elasticsearch"
+    error = ElasticsearchError
 
     def __init__(
         self,
@@ -84,13 +84,9 @@ class ElasticsearchBackend:
         timeout: float = lucene.REQUEST_TIMEOUT,
         client: Elasticsearch | None = None,
     ) -> None:
-        base, auth, self.index_name = parse_url(url)
+        base, auth, index_name = parse_url(url)
         self.url = url.replace(f"{auth[1]}@", "***@") if auth and auth[1] else url  # for messages
-        self.registry_name = f"{self.index_name}-labels"
-        self.field_weights = {**lucene.DEFAULT_FIELD_WEIGHTS, **(field_weights or {})}
-        unknown = set(self.field_weights) - set(lucene.TEXT_FIELDS)
-        if unknown:
-            raise ElasticsearchError(f"unknown search fields in field_weights: {sorted(unknown)}")
+        self._setup(index_name, field_weights)
         self.client = client or Elasticsearch(
             hosts=[base],
             basic_auth=auth,
@@ -101,7 +97,6 @@ class ElasticsearchBackend:
         )
         self._writer = self.client.options(request_timeout=lucene.WRITE_TIMEOUT)  # bulk, refresh, index admin
         self._breaker = breaker_for(base, (TransportConnectionError, ConnectionTimeout))
-        self._ready = False
 
     def close(self) -> None:
         self.client.close()
@@ -136,40 +131,14 @@ class ElasticsearchBackend:
 
     # Writing ---------------------------------------------------------------------------------------
 
-    def index(self, movies: Iterable[Movie]) -> int:
-        """Add or replace movies (partial updates keep their trend features); returns the count written."""
-        self.ensure_indices()
-        written = self._bulk(lucene.movie_actions(self.index_name, movies), what="indexing movies")
+    def _refresh(self) -> None:
         self._call(self._writer.indices.refresh, index=self.index_name)
-        return written
 
-    def put_scores(self, model_version: str, label: str, scores: Mapping[int, float]) -> None:
-        """Write one label's scores > 0 as a new generation, then publish it: all of them or none."""
-        if not model_version or not label:
-            raise ValueError("put_scores needs a model version and a label")
-        given, positive = lucene.positive_scores(scores)
-        self.ensure_indices()
-        feature = f"{lucene.label_key(model_version, label)}_{uuid.uuid4().hex[:8]}"
-        actions = lucene.score_actions(self.index_name, feature, positive)
-        self._bulk(actions, what=f"scores of {label!r}", missing_ok=True)
-        if positive:  # the refresh before the registry flip makes the values searchable first
-            self._call(self._writer.indices.refresh, index=self.index_name)
-        entry = {
-            "model_version": model_version,
-            "label": label,
-            "feature": feature,
-            "movies": given,
-            "scored_at": time.time(),
-        }
+    def _publish(self, key: str, entry: dict[str, Any]) -> None:
         try:
-            self._writer.index(
-                index=self.registry_name,
-                id=lucene.label_key(model_version, label),
-                document=entry,
-                refresh=True,
-            )
+            self._writer.index(index=self.registry_name, id=key, document=entry, refresh=True)
         except _ERRORS as exc:
-            raise ElasticsearchError(f"could not publish the scores of {label!r}: {exc}") from exc
+            raise ElasticsearchError(f"could not publish the scores of {entry['label']!r}: {exc}") from exc
 
     def delete_scores(self, model_version: str, label: str, batch: int = 2_000) -> int:
         """Remove one label's features, ``batch`` movies per bulk, then its registry entry; returns movies.
@@ -195,25 +164,12 @@ class ElasticsearchBackend:
             raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {exc}") from exc
         return freed
 
-    def _strip_feature(self, feature: str, batch: int) -> int:
-        freed = 0
-        while True:
-            response = self._call(
-                self.client.search,
-                index=self.index_name,
-                query={"term": {"trend": {"value": feature}}},
-                size=max(1, int(batch)),
-                seq_no_primary_term=True,
-            )
-            hits = response["hits"]["hits"]
-            if not hits:
-                return freed
-            operations = lucene.strip_feature_operations(self.index_name, feature, hits)
-            result = self._call(self.client.bulk, operations=operations, refresh=True)
-            done = lucene.stripped_count(result)
-            if not done:  # every write refused (not only lost races): stop rather than loop
-                raise ElasticsearchError(f"could not remove feature {feature}: {result['items'][0]['index']}")
-            freed += done
+    def _feature_query(self, feature: str) -> dict[str, Any]:
+        return {"term": {"trend": {"value": feature}}}
+
+    def _bulk_lines(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(self.client.bulk, operations=lines, refresh=True)
+        return result
 
     def _bulk(self, actions: Iterable[dict[str, Any]], what: str, missing_ok: bool = False) -> int:
         """Run bulk actions; any failed item (bar a missing movie when allowed) fails the whole call."""
@@ -237,129 +193,24 @@ class ElasticsearchBackend:
 
     # Reading ---------------------------------------------------------------------------------------
 
-    def _registry(self, model_version: str) -> list[dict[str, Any]]:
-        self.ensure_indices()
-        response = self._call(
-            self.client.search,
-            index=self.registry_name,
-            query={"term": {"model_version": model_version}},
-            size=10_000,
-            sort=[{"scored_at": "desc"}],
-        )
-        return [hit["_source"] for hit in response["hits"]["hits"]]
-
-    def scored_labels(self, model_version: str) -> set[str]:
-        return {entry["label"] for entry in self._registry(model_version)}
-
-    def score_entries(self) -> list[ScoreEntry]:
-        self.ensure_indices()
-        response = self._call(
-            self.client.search,
-            index=self.registry_name,
-            query={"match_all": {}},
-            size=10_000,
-            sort=[{"scored_at": "asc"}],
-        )
-        return [
-            ScoreEntry(e["model_version"], e["label"], float(e["scored_at"]))
-            for e in (hit["_source"] for hit in response["hits"]["hits"])
-        ]
-
-    def model_versions(self) -> list[str]:
-        """Model versions with stored scores, most recently written first."""
-        self.ensure_indices()
-        aggs = {
-            "versions": {
-                "terms": {"field": "model_version", "size": 1000, "order": {"latest": "desc"}},
-                "aggs": {"latest": {"max": {"field": "scored_at"}}},
-            }
-        }
-        response = self._call(self.client.search, index=self.registry_name, size=0, aggs=aggs)
-        return [bucket["key"] for bucket in response["aggregations"]["versions"]["buckets"]]
-
     def count(self) -> int:
         self.ensure_indices()
         return int(self._call(self.client.count, index=self.index_name)["count"])
 
-    def movies(self) -> Iterator[Movie]:
-        """Every indexed movie in id order (what a classifier fits on)."""
-        self.ensure_indices()
-        after: list[Any] | None = None
-        while True:
-            response = self._call(
-                self.client.search,
-                index=self.index_name,
-                size=1000,
-                sort=[{"id": "asc"}],
-                source=["movie"],
-                query={"match_all": {}},
-                search_after=after,
-            )
-            hits = response["hits"]["hits"]
-            for hit in hits:
-                yield Movie.model_validate(hit["_source"]["movie"])
-            if len(hits) < 1000:
-                return
-            after = hits[-1]["sort"]
-
-    def genres(self) -> list[str]:
-        self.ensure_indices()
-        terms = {"field": "genres", "size": 1000, "order": {"_key": "asc"}}
-        response = self._call(
-            self.client.search, index=self.index_name, size=0, aggs={"genres": {"terms": terms}}
-        )
-        return [bucket["key"] for bucket in response["aggregations"]["genres"]["buckets"]]
-
-    def search(self, request: SearchRequest) -> SearchPage:
-        """Ranked by text_score + boost_weight * sum(trend scores), ties by id, all inside the engine."""
-        self.ensure_indices()
-        w = lucene.Window(request)
-        if w.no_words:
-            return SearchPage(hits=[], total=0, warnings=w.warnings)
-        text = lucene.text_query(w.terms, self.field_weights)
-        features, max_text = self._prepare(request.model_version, w.labels, text, w.genre_filter)
-        if text and max_text <= 0:
-            return SearchPage(hits=[], total=0, warnings=w.warnings)  # no candidate matches the text
+    def _boost(self, feature: str, boost: float) -> dict[str, Any]:
         # A term query on a sparse_vector field scores boost * stored value (Lucene's linear FeatureField).
-        weight, weights = float(request.boost_weight), request.weights()
-        boosts = [
-            {"term": {"trend": {"value": f, "boost": boost}}}
-            for label, f in features.items()
-            if (boost := weight * weights.get(label, 1.0)) > 0
-        ]
-        response = self._call(
-            self.client.search,
-            index=self.index_name,
-            query=lucene.ranking_query(text, max_text, w.genre_filter, boosts),
-            sort=[{"_score": "desc"}, {"id": "asc"}],
-            track_total_hits=True,
-            source=lucene.page_source(features),
-            from_=w.offset,
-            size=w.limit,
-            include_named_queries_score=True,
-        )
-        hits = [lucene.hit_of(hit, w.labels, features, max_text) for hit in response["hits"]["hits"]]
-        return SearchPage(hits=hits, total=int(response["hits"]["total"]["value"]), warnings=w.warnings)
+        return {"term": {"trend": {"value": feature, "boost": boost}}}
 
-    def _prepare(
-        self,
-        model_version: str,
-        labels: Sequence[str],
-        text: dict[str, Any] | None,
-        genre_filter: list[dict[str, Any]],
-    ) -> tuple[dict[str, str], float]:
-        """The labels' published features and the best text score, in one round trip (``msearch``)."""
-        searches = lucene.prepare_searches(
-            self.index_name, self.registry_name, model_version, labels, text, genre_filter
-        )
-        if not searches:
-            return {}, 0.0
-        responses = self._call(self.client.msearch, searches=searches)["responses"]
-        for response in responses:
-            if "error" in response:
-                self._ready = False  # e.g. an index deleted under us: recreate it on the next call
-                raise ElasticsearchError(f"Elasticsearch at {self.url} failed: {response['error']}")
-        return lucene.prepared(responses, bool(labels and model_version), text is not None)
+    def _search(self, index: str, body: dict[str, Any], named_scores: bool = False) -> dict[str, Any]:
+        kwargs = {_KWARGS.get(key, key): value for key, value in body.items()}
+        if named_scores:
+            kwargs["include_named_queries_score"] = True
+        response: dict[str, Any] = self._call(self.client.search, index=index, **kwargs)
+        return response
+
+    def _msearch(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        responses: list[dict[str, Any]] = self._call(self.client.msearch, searches=searches)["responses"]
+        return responses
 
     def _refused(self, exc: ApiError) -> ElasticsearchError:
         return ElasticsearchError(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 import unicodedata
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -100,6 +102,23 @@ def query_terms(text: str) -> tuple[list[str], list[str]]:
 def label_key(model_version: str, label: str) -> str:
     """A safe, fixed-length id for (model version, label): hashtags never become field names."""
     return hashlib.sha256(f"{model_version}\x00{label}".encode()).hexdigest()[:32]
+
+
+def new_feature(key: str, now: float | None = None) -> str:
+    """A new generation of ``key``'s feature: ``<key>_<8 hex: epoch seconds><6 hex: random>``."""
+    stamp = int(time.time() if now is None else now)
+    return f"{key}_{stamp:08x}{uuid.uuid4().hex[:6]}"
+
+
+def feature_age(feature: str, now: float) -> float:
+    """Seconds since the feature's generation was started (infinite for a name without a time: older ones)."""
+    generation = feature.rpartition("_")[2]
+    if len(generation) != 14:
+        return math.inf
+    try:
+        return now - int(generation[:8], 16)
+    except ValueError:
+        return math.inf
 
 
 class Window:

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from freshrank.classify.registry import EMBEDDING, RegistryReader
 from freshrank.evaluate.base import Judgment, QueryId
+from freshrank.evaluate.store import StoreUnavailable
 from freshrank.serve.schemas import (
     CompareOut,
     CompareParams,
@@ -173,6 +174,7 @@ def _health(wb: Workbench) -> HealthOut:
         components = {name: str(state) for name, state in wb.loop.health().items()}
     except Exception as exc:  # the service cannot even be opened: nothing answers
         return HealthOut(status="down", components={"search": f"down: {exc}"})
+    components["judgments"] = wb.judgments_state()
     healthy = all(state == "ok" for state in components.values())
     return HealthOut(status="ok" if healthy else "degraded", components=components)
 
@@ -215,6 +217,9 @@ def _decide(wb: Workbench) -> dict[str, Any]:
     }
 
 
+RESEND = "Send it again when the store is back (saving the same grade twice changes nothing)"
+
+
 def write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
     router = APIRouter(prefix="/api", dependencies=[Depends(guard)])
 
@@ -226,6 +231,11 @@ def write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
             result = wb.judgments.add([judgment], who=WHO, source="workbench")
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
+        except (
+            Unavailable,
+            StoreUnavailable,
+        ) as exc:  # nothing kept here: the caller is told to send it again
+            raise Unavailable(f"judgment not saved: {exc}. {RESEND}") from exc
         finally:
             wb.forget_qrels()
         return {"saved": True, "added": result.added, "changed": result.changed, "judgment": asdict(judgment)}

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from freshrank.breakers import open_message
 from freshrank.classify.registry import CHAMPION, RegistryError, RegistryReader
 from freshrank.config import Settings
 from freshrank.evaluate.base import JudgmentStore, QueryId
@@ -125,9 +126,19 @@ class Workbench:
         opened = self._opened.get("judgments store")
         if opened is not None:
             return opened
-        url = self.settings.resolved_judgments_url
-        store: JudgmentStore = self._get("judgments store", lambda: open_judgment_store(url))
+        url, limits = self.settings.resolved_judgments_url, self.settings.judgments_store
+        store: JudgmentStore = self._get("judgments store", lambda: open_judgment_store(url, limits=limits))
         return store
+
+    def judgments_state(self) -> str:
+        """``ok`` or ``degraded: why`` without a call to the store (health must answer at once)."""
+        store = self._opened.get("judgments store")
+        if store is None:
+            return "degraded: not open (tried again on the next judgment)"
+        breaker = getattr(store, "breaker", None)
+        if breaker is not None and breaker.current_state == "open":
+            return f"degraded: {open_message(breaker, 'judgments store')}"
+        return "ok"
 
     def qrels(self, key: str, genre: str) -> dict[int, int]:
         """The grades of one query, read at most once per ``QRELS_TTL_SECONDS`` (a search shows them);
