@@ -14,7 +14,7 @@ from pathlib import Path
 from freshrank.console import err, setup_logging
 
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "trends": ("trends", "flink"),
+    "trends": ("trends", "flink", "flink_stream"),
     "classify": ("classify",),
     "engines": ("engines",),
     "search": ("search",),

@@ -48,7 +48,7 @@ public class Ranker extends AbstractStreamOperator<String> implements OneInputSt
         for (byte[] blob : saved.get()) {
             try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(blob))) {
                 for (Object o : (List<?>) in.readObject()) {
-                    processElement(new StreamRecord<>((Ranked) fromArray((Object[]) o)));
+                    processElement(new StreamRecord<>(fromArray((Object[]) o)));
                 }
             }
         }

@@ -1,8 +1,6 @@
 package freshrank.flink;
 
 import java.io.File;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -24,13 +22,13 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMap
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.util.CloseableIterator;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 
 /**
  * The trend job as a Flink DataStream job: {@code java freshrank.flink.TrendJob SPEC.json} (the launcher's
  * {@code FlinkJobSpec}). Posts (a JSONL file or a Kafka topic) are parsed, sliced, hash-partitioned by tag into
  * {@link TagWindows}, and merged by {@link Ranker}; each fired tick is printed as one line
- * {@code FRESHRANK <json>} on stdout for the launcher, which writes the trend store.
+ * {@code FRESHRANK <json>} on stdout ({@link Emit}) for the launcher, which writes the trend store.
  */
 public final class TrendJob {
     public static final String MARKER = "FRESHRANK\t";
@@ -81,13 +79,8 @@ public final class TrendJob {
                 .transform("windows", TypeInformation.of(Ranked.class), windows)
                 .transform("top-n", Types.STRING, new Ranker(slideMs, topN))
                 .setParallelism(1);
-        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true,
-                StandardCharsets.UTF_8);
-        try (CloseableIterator<String> results = ranked.executeAndCollect("freshrank-trends")) {
-            while (results.hasNext()) {
-                out.println(MARKER + results.next());
-            }
-        }
+        ranked.process(new Emit()).name("emit").setParallelism(1).sinkTo(new DiscardingSink<>()).setParallelism(1);
+        env.execute("freshrank-trends");
     }
 
     private static Configuration configuration(JsonNode spec) {

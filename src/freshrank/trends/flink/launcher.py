@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -214,13 +215,16 @@ def run_trend_job(
     timeout_s: float | None = None,
     parallelism: int = 1,
     checkpoints: Checkpoints | None = None,
+    on_window: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> FlinkJobResult:
     """Run the Flink trend job on a JSONL file or a Kafka topic; its top N goes to ``store_url`` (if set).
 
     The job (``java/trend-job``) runs in a local mini-cluster JVM and prints each fired tick's top N; this
     process writes the store (a bounded run: the final window once; a live one: every window). The job's log
-    goes to this process's stderr. Raises ``FlinkUnavailable`` (nothing to run it with, or a server it needs
-    is down) or ``FlinkJobFailed``.
+    goes to this process's stderr. ``on_window`` sees every window as it fires (``end``, ``posts``, ``last``,
+    ``rows``); setting ``stop`` kills the JVM (a crash, for restarts from a checkpoint). Raises
+    ``FlinkUnavailable`` (nothing to run it with, or a server it needs is down) or ``FlinkJobFailed``.
     """
     classpath = job_classpath()
     if isinstance(source, KafkaTopic):
@@ -239,7 +243,7 @@ def run_trend_job(
         spec_path.write_text(spec.model_dump_json(), encoding="utf-8")
         command = java_command(classpath, spec_path, Path(tmp))
         try:
-            return stream_windows(command, spec, store, Path(tmp), timeout_s)
+            return stream_windows(command, spec, store, Path(tmp), timeout_s, on_window, stop)
         finally:
             if store is not None:
                 store.close()
@@ -247,6 +251,11 @@ def run_trend_job(
 
 def trends_of(result: FlinkJobResult) -> list[Trend]:
     return result.to_trends()
+
+
+def _kill_on(stop: threading.Event, proc: subprocess.Popen[str]) -> None:
+    stop.wait()
+    proc.kill()
 
 
 def window_trends(window: dict[str, Any]) -> list[Trend]:
@@ -270,7 +279,13 @@ def window_trends(window: dict[str, Any]) -> list[Trend]:
 
 
 def stream_windows(
-    command: list[str], spec: FlinkJobSpec, store: TrendStore | None, workdir: Path, timeout_s: float | None
+    command: list[str],
+    spec: FlinkJobSpec,
+    store: TrendStore | None,
+    workdir: Path,
+    timeout_s: float | None,
+    on_window: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> FlinkJobResult:
     """Run the JVM, read its windows as they fire; bounded: keep the final one, live: write each one."""
     started = time.monotonic()
@@ -284,6 +299,8 @@ def stream_windows(
         timer = threading.Timer(timeout_s, proc.kill) if timeout_s else None
         if timer is not None:
             timer.start()
+        if stop is not None:
+            threading.Thread(target=_kill_on, args=(stop, proc), daemon=True).start()
         assert proc.stdout is not None
         for line in proc.stdout:
             if not line.startswith(MARKER):
@@ -298,6 +315,8 @@ def stream_windows(
                 store.replace(window_trends(window))
                 snapshots += 1
                 final = window
+            if on_window is not None:
+                on_window(window)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if timer is not None:
@@ -305,7 +324,7 @@ def stream_windows(
         log.seek(0)
         tail = _tail(log.read())
     sys.stderr.write(tail)
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not (stop is not None and stop.is_set()):
         raise FlinkJobFailed(f"the Flink job exited with {proc.returncode}:\n{_tail(tail, 40)}")
     trends = window_trends(final) if final is not None else []
     if store is not None and spec.bounded:
