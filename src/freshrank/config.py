@@ -95,6 +95,12 @@ class SearchSettings(BaseModel):
     adhoc_ttl_seconds: int = Field(default=600, ge=1)
     adhoc_per_client: int = Field(default=10, ge=0)
     adhoc_window_seconds: int = Field(default=60, ge=1)
+    # OpenSearch / Elasticsearch: a search or lookup times out after timeout_seconds (a search box must not
+    # hang), a bulk write, refresh or index creation after write_timeout_seconds; a per-server circuit breaker
+    # opened by a timeout or a refused connection fails calls at once for breaker_reset_seconds.
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    write_timeout_seconds: float = Field(default=120.0, gt=0)
+    breaker_reset_seconds: float = Field(default=3.0, gt=0)
 
 
 class ServeSettings(BaseModel):

@@ -1,7 +1,8 @@
 """The whole system under load for minutes (issue 17, item 8): ``make bench`` section ``soak``.
 
-``freshrank serve api`` on the full catalogue (SQLite search, a private Redis trend store, SQLite judgments)
-while, at the same time:
+``freshrank serve api`` on the full catalogue (search on a private index of the shared OpenSearch, reached
+through a relay of the soak's own; ``FRESHRANK_SOAK_SEARCH=sqlite`` for SQLite; a private Redis trend store;
+SQLite judgments) while, at the same time:
 
 * ``SOAK_CLIENTS`` (20) clients search without pause (mixed queries, the current trends boosting);
 * a feeder publishes a new trend snapshot every ``FEED_S`` seconds (three new labels each time, words from
@@ -10,12 +11,14 @@ while, at the same time:
   server) and runs retention, with ``retention.label_days`` shortened to ``LABEL_TTL_S`` seconds so that it
   acts within the run;
 * judgments are written through the API (``POST /api/judgments``) every ``JUDGE_S`` seconds;
-* Redis is killed (SIGKILL) at 40 % of the run and restarted ``OUTAGE_S`` seconds later.
+* Redis is killed (SIGKILL) at 30 % of the run and restarted ``OUTAGE_S`` seconds later; then OpenSearch
+  dies for the API at 65 %: the relay in front of it is killed (every connection reset, new ones refused) and
+  started again ``OUTAGE_S`` seconds later (the shared OpenSearch itself serves other jobs on this machine).
 
-Reported: requests, 5xx and transport errors inside and outside the outage, p99 per ``BUCKET_S`` seconds,
-the server's RSS and the search database's size over time, and whether every acknowledged judgment is in the
+Reported: requests, 5xx and transport errors inside and outside the outages, p99 per ``BUCKET_S`` seconds,
+the server's RSS and the search index's size over time, and whether every acknowledged judgment is in the
 store at the end; a PNG plot (``FRESHRANK_SOAK_PLOT``, default ``soak.png``). ``FRESHRANK_SOAK_SECONDS``
-sets the length (default 600). OpenSearch is not killed here: it is shared with other jobs on this machine.
+sets the length (default 600).
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from freshrank.bench.search import GENRES, OFFSETS, TEXTS, _load, _pct
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
-from freshrank.bench.servers import free_port, start_redis
+from freshrank.bench.servers import Relay, free_port, start_redis
 from freshrank.catalog.loader import load_catalog
 from freshrank.config import Settings
 from freshrank.console import err
@@ -51,6 +55,9 @@ SAMPLE_S = 5.0
 TOKEN = "soak-token"
 
 
+OPENSEARCH = os.environ.get("FRESHRANK_TEST_OPENSEARCH", "127.0.0.1:9200")
+
+
 @dataclass
 class Stack:
     """The servers of one run and where their state lives."""
@@ -60,34 +67,65 @@ class Stack:
     redis: subprocess.Popen[bytes]
     redis_port: int
     base: str
-    db: Path
+    search_url: str  # the index, reached directly (not through the relay)
     env: dict[str, str] = field(default_factory=dict)
+    relay: Relay | None = None  # in front of OpenSearch, when search runs there
+
+    def search_mb(self) -> float:
+        """The search index's size: the SQLite file and its WAL, or the OpenSearch index's store."""
+        if self.search_url.startswith("sqlite:"):
+            db = self.search_url.removeprefix("sqlite:///")
+            return sum(_size(Path(f"{db}{suffix}")) for suffix in ("", "-wal")) / 2**20
+        from opensearchpy import OpenSearch
+
+        index = self.search_url.rsplit("/", 1)[1]
+        client = OpenSearch(hosts=[f"http://{OPENSEARCH}"], timeout=10)
+        try:
+            stats = client.indices.stats(index=index, metric="store")
+            return float(stats["indices"][index]["total"]["store"]["size_in_bytes"]) / 2**20
+        except Exception:  # a sample is skipped, not the run
+            return 0.0
+        finally:
+            client.close()
 
 
-def prepare(root: Path, settings: Settings) -> tuple[Path, str]:
-    """A search database with the catalogue and 20 labels of calibrated scores under the API's version."""
+def prepare(root: Path, settings: Settings, search: str = "sqlite") -> tuple[str, str]:
+    """A search index (SQLite file or private OpenSearch index) with the catalogue and 20 labels of calibrated
+    scores under the API's version: (its URL, the version)."""
     from freshrank.classify.embedding import EmbeddingClassifier
     from freshrank.loop.scores import Calibration, scores_version
-    from freshrank.search.sqlite import SqliteBackend
+    from freshrank.search import open_backend
+    from freshrank.search.base import SearchBackend
 
     movies = load_catalog(settings.movies_path).movies
     calibration = Calibration.named(settings.search.calibration, settings.search.calibration_z)
     version = scores_version(EmbeddingClassifier(cache_dir=settings.cache_dir), calibration)
-    db = root / "search.db"
-    backend = SqliteBackend(f"sqlite:///{db}")
+    if search == "opensearch":
+        url = f"opensearch://{OPENSEARCH}/freshrank-soak-{uuid.uuid4().hex[:10]}"
+    else:
+        url = f"sqlite:///{root / 'search.db'}"
+    backend: SearchBackend = open_backend(url)
     backend.index(movies)
     scores = TrendScores(movies)
     for label in TREND_LABELS:
         backend.put_scores(version, label, scores.scores(label))
-    backend.close()
-    return db, version
+    backend.close()  # type: ignore[attr-defined]
+    return url, version
 
 
-def start_stack(root: Path, settings: Settings, extra_env: dict[str, str] | None = None) -> Stack:
-    """Redis, the prepared database and the API server (its state dir shares the machine's encoder cache)."""
+def start_stack(
+    root: Path, settings: Settings, extra_env: dict[str, str] | None = None, search: str = "sqlite"
+) -> Stack:
+    """Redis, the prepared index and the API server (its state dir shares the machine's encoder cache)."""
     import httpx
 
-    db, _ = prepare(root, settings)
+    search_url, _ = prepare(root, settings, search)
+    relay = None
+    api_search_url = search_url
+    if search == "opensearch":
+        relay = Relay(OPENSEARCH)
+        relay.start()
+        api_search_url = f"opensearch://{relay.address}/{search_url.rsplit('/', 1)[1]}"
     state = root / "state"
     state.mkdir()
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +136,7 @@ def start_stack(root: Path, settings: Settings, extra_env: dict[str, str] | None
     env = {
         **os.environ,
         "FRESHRANK_STATE_DIR": str(state),
-        "FRESHRANK_SEARCH_URL": f"sqlite:///{db}",
+        "FRESHRANK_SEARCH_URL": api_search_url,
         "FRESHRANK_TREND_STORE_URL": f"redis://127.0.0.1:{redis_port}/0?prefix=soak",
         "FRESHRANK_CLASSIFIER__NAME": "embedding",
         "FRESHRANK_SERVE__API_TOKEN": TOKEN,
@@ -109,16 +147,17 @@ def start_stack(root: Path, settings: Settings, extra_env: dict[str, str] | None
     log = (root / "api.log").open("wb")
     api = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
+    stack = Stack(root, api, redis_proc, redis_port, base, search_url, env, relay)
     for _ in range(1500):
         if api.poll() is not None:
-            redis_proc.terminate()
+            stop_stack(stack)
             raise RuntimeError(f"freshrank serve api exited: {(root / 'api.log').read_text()[-2000:]}")
         try:
             if httpx.get(f"{base}/api/search", timeout=5).status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.2)
-    return Stack(root, api, redis_proc, redis_port, base, db, env)
+    return stack
 
 
 def stop_stack(stack: Stack) -> None:
@@ -129,6 +168,11 @@ def stop_stack(stack: Stack) -> None:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+    if stack.relay is not None:
+        from freshrank.search import open_backend
+
+        stack.relay.stop()
+        open_backend(stack.search_url).drop()  # type: ignore[attr-defined]
 
 
 def publish(url: str, labels: list[str]) -> None:
@@ -188,7 +232,7 @@ class Background:
             "judge_failed": 0,
         }
         self.refresh_reports: list[dict[str, Any]] = []
-        self.outage: tuple[float, float] = (0.0, 0.0)
+        self.outages: list[tuple[str, float, float]] = []  # (server, down at, up at)
         self.threads = [
             threading.Thread(target=fn, daemon=True)
             for fn in (self._feed, self._refresh, self._judge, self._sample, self._outage)
@@ -253,7 +297,7 @@ class Background:
                 {
                     "t": time.time() - self.started,
                     "rss_mb": _rss_mb(self.stack.api.pid),
-                    "db_mb": sum(_size(Path(f"{self.stack.db}{s}")) for s in ("", "-wal")) / 2**20,
+                    "db_mb": self.stack.search_mb(),
                     "load": os.getloadavg()[0],
                 }
             )
@@ -261,14 +305,23 @@ class Background:
                 return
 
     def _outage(self) -> None:
-        if self.stop.wait(self.seconds * 0.4):
+        """Redis killed at 30 % of the run (40 % when search is on SQLite), OpenSearch's relay at 65 %."""
+        relay = self.stack.relay
+        if self.stop.wait(self.seconds * (0.3 if relay else 0.4)):
             return
         killed = time.time()
         self.stack.redis.send_signal(signal.SIGKILL)
         self.stack.redis.wait()
         self.stop.wait(OUTAGE_S)
         self.stack.redis = start_redis(self.stack.root, self.stack.redis_port)
-        self.outage = (killed, time.time())
+        self.outages.append(("redis", killed, time.time()))
+        if relay is None or self.stop.wait(max(0.0, self.started + self.seconds * 0.65 - time.time())):
+            return
+        killed = time.time()
+        relay.stop()
+        self.stop.wait(OUTAGE_S)
+        relay.start()
+        self.outages.append(("opensearch", killed, time.time()))
 
 
 def _rss_mb(pid: int) -> float:
@@ -301,10 +354,23 @@ def judgments_lost(stack: Stack, judged: dict[tuple[str, int], int]) -> int:
 def summarise(
     record: list[tuple[float, float, int]], bg: Background, started: float, seconds: float
 ) -> dict[str, Any]:
-    down, up = bg.outage
-    grace = 5.0  # the request in flight when Redis died, and the first after it came back
-    inside = [r for r in record if down - grace <= r[0] <= up + grace]
-    outside = [r for r in record if not down - grace <= r[0] <= up + grace]
+    grace = 5.0  # the requests in flight when a server died, and the first ones after it came back
+
+    def during(r: tuple[float, float, int], down: float, up: float) -> bool:
+        return down - grace <= r[0] <= up + grace
+
+    inside = [r for r in record if any(during(r, down, up) for _, down, up in bg.outages)]
+    outside = [r for r in record if not any(during(r, down, up) for _, down, up in bg.outages)]
+    outages = [
+        {
+            "server": server,
+            "at_s": round(down - started, 1),
+            "seconds": round(up - down, 1),
+            "5xx": sum(1 for r in record if during(r, down, up) and r[2] >= 500),
+            "ok": sum(1 for r in record if during(r, down, up) and r[2] == 200),
+        }
+        for server, down, up in bg.outages
+    ]
     buckets = []
     for lo in range(0, int(seconds), int(BUCKET_S)):
         ms = [r[1] for r in record if lo <= r[0] - started < lo + BUCKET_S]
@@ -322,8 +388,7 @@ def summarise(
         "soak_no_answer_outside_outage": sum(1 for r in outside if r[2] == 0),
         "soak_5xx_during_outage": sum(1 for r in inside if r[2] >= 500),
         "soak_ok_during_outage": sum(1 for r in inside if r[2] == 200),
-        "soak_outage_s": round(up - down, 1),
-        "soak_outage_at_s": round(down - started, 1),
+        "soak_outages": outages,
         "soak_p99_ms": round(_pct([r[1] for r in record], 0.99), 1),
         "soak_p99_per_bucket": buckets,
         "soak_rss_mb_first_last_max": [round(rss[0], 1), round(rss[-1], 1), round(max(rss), 1)]
@@ -364,13 +429,17 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     axes[1].plot([s["t"] for s in samples], [s["rss_mb"] for s in samples])
     axes[1].set_ylabel("API server RSS (MB)")
     axes[2].plot([s["t"] for s in samples], [s["db_mb"] for s in samples])
-    axes[2].set_ylabel("search.db + WAL (MB)")
+    axes[2].set_ylabel(f"search index ({figures['soak_search']}, MB)")
     axes[2].set_xlabel("seconds")
-    at, length = figures["soak_outage_at_s"], figures["soak_outage_s"]
-    for ax in axes:
-        ax.axvspan(at, at + length, color="red", alpha=0.15)
+    colours = {"redis": "red", "opensearch": "orange"}
+    for outage in figures["soak_outages"]:
+        for ax in axes:
+            ax.axvspan(
+                outage["at_s"], outage["at_s"] + outage["seconds"], color=colours[outage["server"]], alpha=0.2
+            )
+    killed = " then ".join(f"{o['server']} ({colours[o['server']]})" for o in figures["soak_outages"])
     axes[0].set_title(
-        f"soak: {SOAK_CLIENTS} clients, {figures['soak_requests']} searches, Redis killed (red), "
+        f"soak: {SOAK_CLIENTS} clients, {figures['soak_requests']} searches, killed: {killed}, "
         f"load {figures['soak_load_avg_min_max'][0]}-{figures['soak_load_avg_min_max'][1]}",
         fontsize=9,
     )
@@ -385,7 +454,9 @@ def run() -> dict[str, Any]:
                     if w.isalpha() and len(w) > 4})  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="freshrank-soak-") as tmp:
         ttl_days = str(LABEL_TTL_S / 86_400)
-        stack = start_stack(Path(tmp), settings, {"FRESHRANK_RETENTION__LABEL_DAYS": ttl_days})
+        search = os.environ.get("FRESHRANK_SOAK_SEARCH", "opensearch")
+        env = {"FRESHRANK_RETENTION__LABEL_DAYS": ttl_days}
+        stack = start_stack(Path(tmp), settings, env, search)
         try:
             record: list[tuple[float, float, int]] = []
             err.print(f"soak: {seconds:.0f} s, {SOAK_CLIENTS} clients, load {_load()}")
@@ -393,6 +464,7 @@ def run() -> dict[str, Any]:
             with Background(stack, seconds, words) as bg:
                 asyncio.run(clients(stack.base, SOAK_CLIENTS, seconds, record))
             figures = summarise(record, bg, started, seconds)
+            figures["soak_search"] = search
             figures["soak_judgments_lost"] = judgments_lost(stack, bg.judged)
         finally:
             stop_stack(stack)

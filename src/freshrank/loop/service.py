@@ -24,7 +24,7 @@ from freshrank.classify.remote import ClassifierUnavailable
 from freshrank.config import Settings
 from freshrank.loop.retention import SEEN_FILE, GcReport, LabelClock, collect, plan
 from freshrank.loop.scores import Calibration, Progress, RefreshReport, refresh, score_labels, scores_version
-from freshrank.search import open_backend
+from freshrank.search import open_settings_backend
 from freshrank.search.base import SearchBackend, SearchPage
 from freshrank.search.service import (
     STATE_FILE,
@@ -88,10 +88,8 @@ class ScoringLoop:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringLoop:
-        url, weights = settings.resolved_search_url, settings.search.field_weights
-        backend = open_backend(url, field_weights=weights)
-        reader = open_backend(url, field_weights=weights, read_only=True)
-        return cls(settings, backend, reader=reader)
+        backend = open_settings_backend(settings)
+        return cls(settings, backend, reader=open_settings_backend(settings, read_only=True))
 
     # Catalogue ---------------------------------------------------------------------------------------
 

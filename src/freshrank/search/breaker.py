@@ -17,7 +17,9 @@ __all__ = ["RESET_S", "breaker_for", "open_message"]
 RESET_S = 3.0
 
 
-def breaker_for(base_url: str, counted: tuple[type[BaseException], ...]) -> pybreaker.CircuitBreaker:
+def breaker_for(
+    base_url: str, counted: tuple[type[BaseException], ...], reset_s: float = RESET_S
+) -> pybreaker.CircuitBreaker:
     """The process-wide breaker of the server at ``base_url``; only ``counted`` errors open it."""
     parts = urlsplit(base_url)
-    return breakers.breaker_for(f"{parts.hostname}:{parts.port}", RESET_S, counted)
+    return breakers.breaker_for(f"{parts.hostname}:{parts.port}", reset_s, counted)

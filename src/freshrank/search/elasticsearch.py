@@ -42,7 +42,7 @@ from elasticsearch import (
 )
 
 from freshrank.search import lucene
-from freshrank.search.breaker import breaker_for, open_message
+from freshrank.search.breaker import RESET_S, breaker_for, open_message
 from freshrank.search.lucene_backend import LuceneBackend
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ class ElasticsearchBackend(LuceneBackend):
         field_weights: Mapping[str, float] | None = None,
         timeout: float = lucene.REQUEST_TIMEOUT,
         client: Elasticsearch | None = None,
+        write_timeout: float = lucene.WRITE_TIMEOUT,
+        breaker_reset: float = RESET_S,
     ) -> None:
         base, auth, index_name = parse_url(url)
         self.url = url.replace(f"{auth[1]}@", "***@") if auth and auth[1] else url  # for messages
@@ -95,8 +97,9 @@ class ElasticsearchBackend(LuceneBackend):
             retry_on_timeout=False,
             http_compress=True,
         )
-        self._writer = self.client.options(request_timeout=lucene.WRITE_TIMEOUT)  # bulk, refresh, index admin
-        self._breaker = breaker_for(base, (TransportConnectionError, ConnectionTimeout))
+        self.timeout, self.write_timeout = timeout, write_timeout
+        self._writer = self.client.options(request_timeout=write_timeout)  # bulk, refresh, index admin
+        self._breaker = breaker_for(base, (TransportConnectionError, ConnectionTimeout), breaker_reset)
 
     def close(self) -> None:
         self.client.close()

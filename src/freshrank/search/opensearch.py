@@ -40,7 +40,7 @@ from opensearchpy.exceptions import (
 )
 
 from freshrank.search import lucene
-from freshrank.search.breaker import breaker_for, open_message
+from freshrank.search.breaker import RESET_S, breaker_for, open_message
 from freshrank.search.lucene_backend import LuceneBackend
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ class OpenSearchBackend(LuceneBackend):
         field_weights: Mapping[str, float] | None = None,
         timeout: float = lucene.REQUEST_TIMEOUT,
         client: OpenSearch | None = None,
+        write_timeout: float = lucene.WRITE_TIMEOUT,
+        breaker_reset: float = RESET_S,
     ) -> None:
         self.url = url
         base, index_name = parse_url(url)
@@ -85,7 +87,9 @@ class OpenSearchBackend(LuceneBackend):
             hosts=[base], timeout=timeout, max_retries=1, retry_on_timeout=False, http_compress=True
         )
         self.timeout = timeout
-        self._breaker = breaker_for(base, (OpenSearchConnectionError,))  # ConnectionTimeout included
+        self.write_timeout = write_timeout
+        # ConnectionTimeout included:
+        self._breaker = breaker_for(base, (OpenSearchConnectionError,), breaker_reset)
 
     def close(self) -> None:
         self.client.close()
@@ -106,7 +110,7 @@ class OpenSearchBackend(LuceneBackend):
         try:
             if self.client.indices.exists(index=name):
                 return
-            self.client.indices.create(index=name, body=body, request_timeout=lucene.WRITE_TIMEOUT)
+            self.client.indices.create(index=name, body=body, request_timeout=self.write_timeout)
         except RequestError as exc:
             if exc.error != "resource_already_exists_exception":
                 raise OpenSearchError(f"cannot create index {name}: {exc}") from exc
@@ -118,19 +122,19 @@ class OpenSearchBackend(LuceneBackend):
         self.client.indices.delete(
             index=f"{self.index_name},{self.registry_name}",
             ignore=[404],
-            request_timeout=lucene.WRITE_TIMEOUT,
+            request_timeout=self.write_timeout,
         )
         self._ready = False
 
     # Writing ---------------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        self._call(self.client.indices.refresh, index=self.index_name, request_timeout=lucene.WRITE_TIMEOUT)
+        self._call(self.client.indices.refresh, index=self.index_name, request_timeout=self.write_timeout)
 
     def _publish(self, key: str, entry: dict[str, Any]) -> None:
         try:
             self.client.index(
-                request_timeout=lucene.WRITE_TIMEOUT,
+                request_timeout=self.write_timeout,
                 index=self.registry_name,
                 id=key,
                 body=entry,
@@ -180,7 +184,7 @@ class OpenSearchBackend(LuceneBackend):
                 max_retries=3,
                 initial_backoff=1,
                 max_backoff=8,
-                request_timeout=lucene.WRITE_TIMEOUT,
+                request_timeout=self.write_timeout,
             )
             written, errors = lucene.bulk_outcome(results, missing_ok)
         except OpenSearchException as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,7 +19,7 @@ from freshrank.catalog.models import Movie
 from freshrank.config import Settings
 from freshrank.labels import hashtag_to_label
 from freshrank.metrics import COMPONENT_HEALTHY
-from freshrank.search import open_backend
+from freshrank.search import open_settings_backend
 from freshrank.search.base import SearchBackend, SearchHit, SearchPage, SearchRequest
 from freshrank.search.weights import trend_weights
 from freshrank.trends.base import Trend, TrendStore
@@ -26,6 +27,8 @@ from freshrank.trends.base import Trend, TrendStore
 log = logging.getLogger(__name__)
 
 STATE_FILE = "loop_state.json"  # written by the scoring loop: last trends and model version
+HEALTH_DEADLINE_S = 1.0  # /health answers within this, whatever server hangs
+_PROBES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-probe")
 MAX_RERANK_DEPTH = 10_000  # in-memory (ad-hoc) boosts re-rank at most this many hits (the engines' cap)
 
 ModelVersion = Callable[[list[str]], str]
@@ -69,10 +72,7 @@ class SearchService:
     @classmethod
     def from_settings(cls, settings: Settings, model_version: ModelVersion | None = None) -> SearchService:
         """A service on the configured backend, opened read-only where the engine allows it."""
-        backend = open_backend(
-            settings.resolved_search_url, field_weights=settings.search.field_weights, read_only=True
-        )
-        return cls(settings, backend, model_version=model_version)
+        return cls(settings, open_settings_backend(settings, read_only=True), model_version=model_version)
 
     # Search ------------------------------------------------------------------------------------------
 
@@ -215,21 +215,21 @@ class SearchService:
         return self._trend_store
 
     def health(self) -> dict[str, str]:
-        """``"ok"`` or ``"degraded: reason"`` per component this service reads (search, trends)."""
-        status: dict[str, str] = {}
-        try:
-            movies = self.backend.count()
-            status["search"] = "ok" if movies else "degraded: the index is empty (run `freshrank load`)"
-        except Exception as exc:
-            status["search"] = f"degraded: {shorten(str(exc))}"
+        """``"ok"`` or ``"degraded: reason"`` per component this service reads (search, trends), probed in
+        parallel and within ``HEALTH_DEADLINE_S`` whatever hangs."""
+        return run_probes({"search": self._search_state, "trends": self._trends_state})
+
+    def _search_state(self) -> str:
+        movies = self.backend.count()
+        return "ok" if movies else "degraded: the index is empty (run `freshrank load`)"
+
+    def _trends_state(self) -> str:
         try:
             self._store().top(1)
-            status["trends"] = "ok"
-        except Exception as exc:
-            self._trend_store = None
-            status["trends"] = f"degraded: {shorten(str(exc))}"
-        record_health(status)
-        return status
+        except Exception:
+            self._trend_store = None  # reopened by the next call
+            raise
+        return "ok"
 
     def catalog(self) -> list[Movie]:
         """Every indexed movie in id order (empty when the backend cannot list them)."""
@@ -248,6 +248,26 @@ def open_settings_trend_store(settings: Settings) -> TrendStore:
     from freshrank.trends import open_trend_store
 
     return open_trend_store(settings.resolved_trend_store_url, settings.trends.ttl_seconds)
+
+
+def run_probes(
+    probes: Mapping[str, Callable[[], str]], deadline_s: float = HEALTH_DEADLINE_S
+) -> dict[str, str]:
+    """Each component's state, its probes run in parallel; one with no answer within ``deadline_s`` (a server
+    hung before its circuit opened) is degraded, and its probe finishes in the background."""
+    futures = {name: _PROBES.submit(probe) for name, probe in probes.items()}
+    done, _ = wait(futures.values(), timeout=deadline_s)
+    status: dict[str, str] = {}
+    for name, future in futures.items():
+        if future not in done:
+            status[name] = f"degraded: no answer within {deadline_s:g} s (server hung?)"
+            continue
+        try:
+            status[name] = future.result()
+        except Exception as exc:
+            status[name] = f"degraded: {shorten(str(exc))}"
+    record_health(status)
+    return status
 
 
 def record_health(status: Mapping[str, str]) -> None:

@@ -185,12 +185,12 @@ def validate_catalogue(payload: Any, limits: Limits) -> tuple[list[str], str]:
 def catalogue_movies(settings: Settings) -> list[Movie]:
     """The movies the scoring loop fits: the search index's (opened read-only), else the catalogue file."""
     from freshrank.catalog.loader import load_catalog
-    from freshrank.search import open_backend
+    from freshrank.search import open_settings_backend
     from freshrank.search.service import MovieSource
 
     movies: list[Movie] = []
     try:
-        backend = open_backend(settings.resolved_search_url, settings.search.field_weights, read_only=True)
+        backend = open_settings_backend(settings, read_only=True)
         movies = list(backend.movies()) if isinstance(backend, MovieSource) else []
     except Exception as exc:  # no index yet, or a server that is down: the catalogue file, as the loop does
         log.warning("search index unreadable (%s): fitting the catalogue file", exc)
