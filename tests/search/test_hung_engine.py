@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from freshrank.bench.servers import free_port
 from freshrank.catalog.models import Movie
 from freshrank.config import Settings
-from freshrank.search import open_settings_backend
+from freshrank.search import lucene, open_settings_backend
 from freshrank.search.base import SearchBackend, SearchRequest
 from freshrank.search.elasticsearch import ElasticsearchBackend, ElasticsearchError
 from freshrank.search.opensearch import OpenSearchBackend, OpenSearchError
@@ -23,6 +24,8 @@ from tests.conftest import SMALL_MOVIES
 from tests.relay import Relay, relay_to
 from tests.search.test_contract import ELASTICSEARCH, OPENSEARCH
 
+ERRORS = (OpenSearchError, ElasticsearchError)
+REQUEST = SearchRequest(text="christmas")
 ENGINES = [
     pytest.param("opensearch", marks=pytest.mark.opensearch),
     pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
@@ -37,31 +40,36 @@ def relay(request: pytest.FixtureRequest) -> Iterator[tuple[str, Relay]]:
         yield engine, relayed
 
 
-def _backends(engine: str, relayed: str) -> tuple[SearchBackend, SearchBackend]:
-    """(direct, through the relay with a 0.5 s timeout) on one fresh index."""
+@contextmanager
+def _indexed(engine: str, relayed: str, timeout: float) -> Iterator[tuple[SearchBackend, SearchBackend]]:
+    """(direct, through the relay with ``timeout``) on one fresh index of the small catalogue, answering
+    through the relay; the relay resumed and the index dropped on exit."""
     index = f"freshrank-test-hung-{uuid.uuid4().hex[:10]}"
+    direct: OpenSearchBackend | ElasticsearchBackend
     if engine == "opensearch":
-        return (
-            OpenSearchBackend(f"opensearch://{OPENSEARCH}/{index}"),
-            OpenSearchBackend(f"opensearch://{relayed}/{index}", timeout=0.5),
-        )
-    auth = ELASTICSEARCH.rsplit("@", 1)[0]
-    return (
-        ElasticsearchBackend(f"elasticsearch://{ELASTICSEARCH}/{index}"),
-        ElasticsearchBackend(f"elasticsearch://{auth}@{relayed}/{index}", timeout=0.5),
-    )
+        direct = OpenSearchBackend(f"opensearch://{OPENSEARCH}/{index}")
+        hung: SearchBackend = OpenSearchBackend(f"opensearch://{relayed}/{index}", timeout=timeout)
+    else:
+        auth = ELASTICSEARCH.rsplit("@", 1)[0]
+        direct = ElasticsearchBackend(f"elasticsearch://{ELASTICSEARCH}/{index}")
+        hung = ElasticsearchBackend(f"elasticsearch://{auth}@{relayed}/{index}", timeout=timeout)
+    try:
+        direct.index([Movie.model_validate(row) for row in SMALL_MOVIES])
+        assert direct.search(REQUEST).hits[0].title == "Home Alone"  # warm: 0.5 s is tight on a busy box
+        _until_answered(hung, REQUEST)
+        yield direct, hung
+    finally:
+        direct.drop()
 
 
-def _until_answered(
-    backend: SearchBackend, request: SearchRequest, errors: tuple[type[Exception], ...]
-) -> None:
+def _until_answered(backend: SearchBackend, request: SearchRequest) -> None:
     """Search until the relayed server answers (a slow answer or an open circuit: retried for 30 s)."""
     deadline = time.monotonic() + 30
     while True:
         try:
             assert backend.search(request).hits[0].title == "Home Alone"
             return
-        except errors:
+        except ERRORS:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -69,48 +77,31 @@ def _until_answered(
 
 @pytest.mark.parametrize("relay", ENGINES, indirect=True)
 def test_a_paused_search_server_costs_one_timeout_then_the_circuit_is_open(
-    relay: tuple[str, Relay], tmp_path: object
+    relay: tuple[str, Relay], tmp_path: Path
 ) -> None:
     engine, relayed = relay
-    errors = (OpenSearchError, ElasticsearchError)
-    direct, hung = _backends(engine, relayed.address)
-    try:
-        direct.index([Movie.model_validate(row) for row in SMALL_MOVIES])
-        request = SearchRequest(text="christmas")
-        assert direct.search(request).hits[0].title == "Home Alone"  # warm: 0.5 s is tight on a busy box
-        _until_answered(hung, request, errors)
+    with _indexed(engine, relayed.address, timeout=0.5) as (_, hung):
         relayed.pause()
-        with pytest.raises(errors, match="timed out") as first:
-            hung.search(request)  # the one call that waits
+        with pytest.raises(ERRORS, match="timed out") as first:
+            hung.search(REQUEST)  # the one call that waits
         assert "not retried yet" not in str(first.value)
         for _ in range(3):
-            with pytest.raises(errors, match="circuit open, not retried yet"):
-                hung.search(request)
-        service = SearchService(Settings(state_dir=tmp_path), hung)  # type: ignore[arg-type]
+            with pytest.raises(ERRORS, match="circuit open, not retried yet"):
+                hung.search(REQUEST)
+        service = SearchService(Settings(state_dir=tmp_path), hung)
         assert "circuit open" in service.health()["search"]
         relayed.resume()
-        _until_answered(hung, request, errors)  # after the reset time one trial call closes the circuit
-    finally:
-        relayed.resume()
-        direct.drop()  # type: ignore[attr-defined]
+        _until_answered(hung, REQUEST)  # after the reset time one trial call closes the circuit
 
 
 @pytest.mark.parametrize("relay", ENGINES, indirect=True)
 def test_health_answers_within_its_deadline_while_the_first_call_still_waits(
-    relay: tuple[str, Relay], tmp_path: object
+    relay: tuple[str, Relay], tmp_path: Path
 ) -> None:
     engine, relayed = relay
-    errors = (OpenSearchError, ElasticsearchError)
-    direct, _ = _backends(engine, relayed.address)
-    if engine == "opensearch":  # the default 5 s timeout: longer than health's 1 s deadline
-        slow: SearchBackend = OpenSearchBackend(f"opensearch://{relayed.address}/{direct.index_name}")  # type: ignore[attr-defined]
-    else:
-        auth = ELASTICSEARCH.rsplit("@", 1)[0]
-        slow = ElasticsearchBackend(f"elasticsearch://{auth}@{relayed.address}/{direct.index_name}")  # type: ignore[attr-defined]
-    try:
-        direct.index([Movie.model_validate(row) for row in SMALL_MOVIES])
-        _until_answered(slow, SearchRequest(text="christmas"), errors)
-        service = SearchService(Settings(state_dir=tmp_path), slow)  # type: ignore[arg-type]
+    # The default 5 s timeout: longer than health's 1 s deadline.
+    with _indexed(engine, relayed.address, timeout=lucene.REQUEST_TIMEOUT) as (_, slow):
+        service = SearchService(Settings(state_dir=tmp_path), slow)
         relayed.pause()
         # The probe of the hung server has not timed out yet: health does not wait for it.
         assert service.health()["search"] == "degraded: no answer within 1 s (server hung?)"
@@ -118,9 +109,6 @@ def test_health_answers_within_its_deadline_while_the_first_call_still_waits(
         while "circuit open" not in service.health()["search"]:  # the probe's timeout opened the circuit
             assert time.monotonic() < deadline, "the circuit never opened"
             time.sleep(0.5)
-    finally:
-        relayed.resume()
-        direct.drop()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("scheme", ["opensearch", "elasticsearch"])
