@@ -10,7 +10,7 @@ import typer
 
 from freshrank.config import cli_settings
 from freshrank.console import err, setup_logging
-from freshrank.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from freshrank.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, Unreachable
 from freshrank.metrics import write_textfile
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "app", "main"]
@@ -68,6 +68,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         sys.exit(130)
+    except Unreachable as exc:  # a server went away in the middle of a command
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_UNAVAILABLE)
     except Exception as exc:  # last resort: one clear line, the traceback only with -v
         logging.getLogger("freshrank").debug("unhandled error", exc_info=True)
         err.print(f"[red]error:[/] {exc}")

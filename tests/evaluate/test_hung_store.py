@@ -5,9 +5,13 @@ closes the circuit and the store works as before."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -103,3 +107,52 @@ def test_a_restarted_server_is_no_hang_and_a_dead_one_fails_fast(hung: tuple[Rel
     with pytest.raises(StoreUnavailable, match="not retried yet"):
         store.judgments()
     store.close()
+
+
+@pytest.mark.mariadb
+def test_a_server_lost_in_the_middle_of_an_import_exits_3(tmp_path: Path) -> None:
+    """``freshrank judgments import`` whose database goes away after the store opened: exit 3 with the reason,
+    and nothing of the import is stored (one transaction)."""
+    csv = tmp_path / "many.csv"
+    rows = (f"#bulk{i % 40},,{i},{i % 4}" for i in range(1, 120_001))
+    csv.write_text("trend,genre,doc_id,grade\n" + "\n".join(rows) + "\n")
+    prefix = f"c{uuid.uuid4().hex[:10]}_"
+    try:
+        with relay_to(server_address("mariadb")) as relay:
+            env = {
+                **os.environ,
+                "FRESHRANK_STATE_DIR": str(tmp_path / "state"),
+                "FRESHRANK_JUDGMENTS_URL": relayed_url("mariadb", relay),
+                "FRESHRANK_JUDGMENTS_STORE__TABLE_PREFIX": prefix,
+                "PYTHONPATH": os.pathsep.join(sys.path),
+            }
+            command = [sys.executable, "-m", "freshrank.cli", "judgments", "import", str(csv), "--who", "t"]
+            importer = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 120
+            while not _migrated(prefix):  # the import has opened the store: its migration is committed
+                assert importer.poll() is None, importer.stderr.read() if importer.stderr else ""
+                assert time.monotonic() < deadline, "the import never reached the database"
+                time.sleep(0.05)
+            relay.stop()  # the server is gone for the importer: every connection reset
+            _, stderr = importer.communicate(timeout=120)
+        assert importer.returncode == 3, stderr
+        assert "judgments store" in stderr and "unavailable" in stderr
+    finally:
+        direct = open_judgment_store(SERVER_URLS["mariadb"], table_prefix=prefix)
+        assert direct.judgments() == []
+        direct.drop()
+        direct.close()
+
+
+def _migrated(prefix: str) -> bool:
+    """Whether the store with ``prefix`` has its schema version committed."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(SERVER_URLS["mariadb"])
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text(f"SELECT version_num FROM {prefix}alembic_version")).first())
+    except sa.exc.ProgrammingError:  # no such table yet
+        return False
+    finally:
+        engine.dispose()

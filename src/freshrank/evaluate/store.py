@@ -35,6 +35,7 @@ from freshrank.evaluate.base import (
     Qrels,
     QueryId,
 )
+from freshrank.exitcodes import Unreachable
 
 log = logging.getLogger(__name__)
 MIN_GRADE, MAX_GRADE = 0, 3  # as the API and the shared files: 0 not relevant .. 3 perfect
@@ -46,7 +47,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(Unreachable):
     """The database behind a judgments URL cannot be reached or opened."""
 
 
