@@ -20,6 +20,7 @@ def test_the_job_spec_is_a_valid_streaming_spec_with_checkpoints() -> None:
     spec = FlinkJobSpec.model_validate_json(_documents()["ConfigMap"]["data"]["job.json"])
     assert spec.kafka is not None and not spec.bounded
     assert spec.checkpoint_interval_s and spec.checkpoint_dir
+    assert spec.store_in_job and spec.store_url and spec.helper and spec.class_table  # the job writes Redis
 
 
 def test_the_deployment_runs_the_spec_with_its_parallelism_and_checkpoint_settings() -> None:
@@ -28,6 +29,7 @@ def test_the_deployment_runs_the_spec_with_its_parallelism_and_checkpoint_settin
     deployment = docs["FlinkDeployment"]["spec"]
     assert deployment["job"]["parallelism"] == spec.parallelism
     assert deployment["job"]["args"][-1] == "/opt/freshrank/spec/job.json"
+    assert deployment["job"]["entryClass"] == "freshrank.flink.TrendJob"
     config = deployment["flinkConfiguration"]
     assert config["state.checkpoints.dir"] == spec.checkpoint_dir
     assert config["execution.checkpointing.interval"] == f"{spec.checkpoint_interval_s}s"

@@ -172,3 +172,17 @@ def test_flink_job_writes_the_snapshot_to_redis(flink_run: FlinkJobResult, redis
         client.close()
     finally:
         store.close()
+
+
+def test_the_deployed_shape_writes_redis_from_the_job(posts_file: Path, tmp_path: Path) -> None:
+    """``store_in_job`` (the FlinkDeployment's spec): the job's own sink writes the snapshot, no launcher."""
+    url = f"{REDIS_URL}?prefix=freshrank-test-flink-{uuid.uuid4().hex[:12]}"
+    settings = Settings(state_dir=tmp_path, trends=TEST_TRENDS)
+    result = run_trend_job(posts_file, url, settings, bounded=True, parallelism=2, store_in_job=True)
+    store = RedisTrendStore(url)
+    try:
+        assert result.snapshots == 0  # the launcher wrote nothing
+        assert store.top() == result.to_trends() and store.top()[0].hashtag == f"#{BURST}"
+    finally:
+        store.clear()
+        store.close()

@@ -17,7 +17,8 @@ from freshrank.bench.flink_stream import BURST, stream
 from freshrank.config import Settings
 from freshrank.trends.base import Trend
 from freshrank.trends.engine import TrendEngine
-from freshrank.trends.flink.launcher import run_trend_job, window_trends
+from freshrank.trends.flink.launcher import run_trend_job
+from freshrank.trends.flink.rows import window_trends
 from freshrank.trends.flink.spec import Checkpoints, KafkaTopic
 from freshrank.trends.kafka import delete_topic, ensure_topic, produce
 from freshrank.trends.sources.replay import replay_lines

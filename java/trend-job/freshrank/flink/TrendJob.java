@@ -62,6 +62,7 @@ public final class TrendJob {
         spec.get("blocked_keys").forEach(k -> blocked.add(k.asText()));
         List<String> helper = new ArrayList<>();
         spec.get("helper").forEach(h -> helper.add(h.asText()));
+        helper.add(new File(args[0]).getAbsolutePath());
         SingleOutputStreamOperator<TagRow> rows = lines
                 .flatMap(new ParsePosts(spec.get("class_table").asText(), helper, blocked))
                 .name("parse")
@@ -79,8 +80,18 @@ public final class TrendJob {
                 .transform("windows", TypeInformation.of(Ranked.class), windows)
                 .transform("top-n", Types.STRING, new Ranker(slideMs, topN))
                 .setParallelism(1);
-        ranked.process(new Emit()).name("emit").setParallelism(1).sinkTo(new DiscardingSink<>()).setParallelism(1);
+        ranked.process(new Emit(storeCommand(spec, helper))).name("emit").setParallelism(1).sinkTo(new DiscardingSink<>()).setParallelism(1);
         env.execute("freshrank-trends");
+    }
+
+    /** The helper in store mode when the job writes the trend store itself ({@code store_in_job}), else null. */
+    private static List<String> storeCommand(JsonNode spec, List<String> helper) {
+        if (!spec.path("store_in_job").asBoolean() || !spec.hasNonNull("store_url")) {
+            return null;
+        }
+        List<String> command = new ArrayList<>(helper);
+        command.add("--store");
+        return command;
     }
 
     private static Configuration configuration(JsonNode spec) {

@@ -26,7 +26,7 @@ from typing import Any
 from freshrank.config import Settings
 from freshrank.trends.base import Trend, TrendStore
 from freshrank.trends.extract import class_table
-from freshrank.trends.flink.rows import TopRow, tag_key
+from freshrank.trends.flink.rows import tag_key, window_trends
 from freshrank.trends.flink.spec import Checkpoints, FlinkJobResult, FlinkJobSpec, KafkaTopic
 from freshrank.trends.stores import open_trend_store
 
@@ -190,15 +190,13 @@ def job_spec(
 ) -> FlinkJobSpec:
     table = workdir / "class-table.bin"
     table.write_bytes(class_table())
-    blocked = workdir / "blocked.json"
-    blocked.write_text(json.dumps(sorted(settings.trends.block_list)), encoding="utf-8")
     spec = FlinkJobSpec(
         trends=settings.trends,
         parallelism=parallelism,
         store_url=store_url,
         ttl_seconds=settings.trends.ttl_seconds,
         blocked_keys=sorted({tag_key(tag) for tag in settings.trends.block_list}),
-        helper=[sys.executable, "-m", "freshrank.trends.flink.helper", str(blocked)],
+        helper=[sys.executable, "-m", "freshrank.trends.flink.helper"],
         class_table=str(table),
     )
     if isinstance(source, KafkaTopic):
@@ -217,13 +215,15 @@ def run_trend_job(
     checkpoints: Checkpoints | None = None,
     on_window: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
+    store_in_job: bool = False,
 ) -> FlinkJobResult:
     """Run the Flink trend job on a JSONL file or a Kafka topic; its top N goes to ``store_url`` (if set).
 
     The job (``java/trend-job``) runs in a local mini-cluster JVM and prints each fired tick's top N; this
     process writes the store (a bounded run: the final window once; a live one: every window). The job's log
     goes to this process's stderr. ``on_window`` sees every window as it fires (``end``, ``posts``, ``last``,
-    ``rows``); setting ``stop`` kills the JVM (a crash, for restarts from a checkpoint). Raises
+    ``rows``); setting ``stop`` kills the JVM (a crash, for restarts from a checkpoint); ``store_in_job``: the
+    job writes the store itself, through the Python helper, as the deployed job does. Raises
     ``FlinkUnavailable`` (nothing to run it with, or a server it needs is down) or ``FlinkJobFailed``.
     """
     classpath = job_classpath()
@@ -239,11 +239,14 @@ def run_trend_job(
         spec = job_spec(source, store_url, settings, bounded, Path(tmp), parallelism)
         if checkpoints is not None:
             spec = spec.model_copy(update=checkpoints.model_dump())
+        if store_in_job:
+            spec = spec.model_copy(update={"store_in_job": True})
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(spec.model_dump_json(), encoding="utf-8")
         command = java_command(classpath, spec_path, Path(tmp))
         try:
-            return stream_windows(command, spec, store, Path(tmp), timeout_s, on_window, stop)
+            writer = None if store_in_job else store
+            return stream_windows(command, spec, writer, Path(tmp), timeout_s, on_window, stop)
         finally:
             if store is not None:
                 store.close()
@@ -258,26 +261,6 @@ def _kill_on(stop: threading.Event, proc: subprocess.Popen[str]) -> None:
     proc.kill()
 
 
-def window_trends(window: dict[str, Any]) -> list[Trend]:
-    """The trends of one of the job's windows (labels from the display spelling, as the engine's)."""
-    return [
-        TopRow(
-            window_end_ms=int(window["end"]),
-            key=row["key"],
-            spelling=row["spelling"],
-            count=row["c"],
-            baseline=row["p"],
-            authors=row["authors"],
-            authored=row["authored"],
-            score=row["score"],
-            rank=rank,
-            evidence=row["evidence"],
-            expected=row["expected"],
-        ).to_trend()
-        for rank, row in enumerate(window["rows"], start=1)
-    ]
-
-
 def stream_windows(
     command: list[str],
     spec: FlinkJobSpec,
@@ -286,6 +269,7 @@ def stream_windows(
     timeout_s: float | None,
     on_window: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
+    store_in_job: bool = False,
 ) -> FlinkJobResult:
     """Run the JVM, read its windows as they fire; bounded: keep the final one, live: write each one."""
     started = time.monotonic()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from freshrank.labels import hashtag_to_label
 from freshrank.trends.base import Trend
@@ -95,3 +96,23 @@ class TopRow:
             expected=self.expected,
             evidence=self.evidence,
         )
+
+
+def window_trends(window: dict[str, Any]) -> list[Trend]:
+    """The trends of one of the job's windows (labels from the display spelling, as the engine's)."""
+    return [
+        TopRow(
+            window_end_ms=int(window["end"]),
+            key=row["key"],
+            spelling=row["spelling"],
+            count=row["c"],
+            baseline=row["p"],
+            authors=row["authors"],
+            authored=row["authored"],
+            score=row["score"],
+            rank=rank,
+            evidence=row["evidence"],
+            expected=row["expected"],
+        ).to_trend()
+        for rank, row in enumerate(window["rows"], start=1)
+    ]

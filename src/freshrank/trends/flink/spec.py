@@ -56,10 +56,13 @@ class FlinkJobSpec(Checkpoints):
     bounded: bool = True  # Kafka: stop at the offsets that were latest when the job started
     trends: TrendSettings = Field(default_factory=TrendSettings)
     store_url: str | None = None  # None: only report the trends, write no store
+    store_in_job: bool = False  # the job writes the store (a deployed job); else the launcher does
     ttl_seconds: int = 3600
     parallelism: int = Field(default=1, ge=1)
     jars: list[str] = Field(default_factory=list)
     blocked_keys: list[str] = Field(default_factory=list)  # case-folded block list (rows.tag_key)
-    helper: list[str] = Field(default_factory=list)  # the Python helper's command (trends/flink/helper.py)
+    helper: list[str] = Field(
+        default_factory=list
+    )  # Python helper's command (flink/helper.py), spec path added
     class_table: str | None = None  # extract.class_table() written to a file, for the Java extractor
     result_path: str | None = None
