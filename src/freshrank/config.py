@@ -109,6 +109,8 @@ class ServeSettings(BaseModel):
     classifier_port: int = 8080
     api_token: str = ""
     max_body_bytes: int = 1 << 20  # the API and the KServe server answer 413 to larger request bodies
+    # Server processes of `freshrank serve api` (uvicorn workers sharing the port); 0 = one per usable core.
+    workers: int = Field(default=0, ge=0)
 
     @field_validator("api_token")
     @classmethod

@@ -6,23 +6,42 @@ Import the objects and update them where the work happens, e.g.::
     with SEARCH_LATENCY.labels(backend="sqlite").time():
         page = backend.search(request)
 
-They live in the default ``prometheus_client`` registry, so ``prometheus_client.make_asgi_app()`` (the
-web API) exposes them; a CLI command writes them for node-exporter's textfile collector on exit
-(:func:`write_textfile`, when ``metrics_textfile_dir`` is set).
+They live in the default ``prometheus_client`` registry, which the web API's ``/metrics`` exposes
+(:func:`exposition`; with several server processes, ``multiprocess_metrics`` makes them shared files that
+``/metrics`` sums over the processes, a gauge showing the value any process set last). A CLI command
+writes them for node-exporter's textfile collector on exit (:func:`write_textfile`, when
+``metrics_textfile_dir`` is set).
 Metric names are the contract with ``deploy/grafana/freshrank.json``.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, write_to_textfile
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    write_to_textfile,
+)
 from prometheus_client.metrics_core import Metric
 
 # Search latencies are milliseconds-scale on SQLite and tens of ms on OpenSearch.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _REFRESH_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MOSTRECENT: Final = "mostrecent"  # a gauge across server processes: the value any of them set last
 
 SEARCH_LATENCY = Histogram(
     "freshrank_search_request_seconds",
@@ -42,6 +61,7 @@ CLASSIFICATION_PAIRS_PER_SECOND = Gauge(
     "freshrank_classification_pairs_per_second",
     "Throughput of the last classification batch (pairs / wall seconds).",
     ["classifier"],
+    multiprocess_mode=MOSTRECENT,
 )
 REFRESH_DURATION = Histogram(
     "freshrank_refresh_duration_seconds",
@@ -49,31 +69,43 @@ REFRESH_DURATION = Histogram(
     buckets=_REFRESH_BUCKETS,
 )
 REFRESH_LAST_SUCCESS = Gauge(
-    "freshrank_refresh_last_success_timestamp_seconds", "Unix time of the last refresh that finished."
+    "freshrank_refresh_last_success_timestamp_seconds",
+    "Unix time of the last refresh that finished.",
+    multiprocess_mode=MOSTRECENT,
 )
 REFRESH_LABELS_SCORED = Counter(
     "freshrank_refresh_labels_scored_total", "Labels newly scored by refresh runs.", ["model_version"]
 )
-TRENDING_LABELS = Gauge("freshrank_trending_labels", "Number of labels in the current trend snapshot.")
+TRENDING_LABELS = Gauge(
+    "freshrank_trending_labels",
+    "Number of labels in the current trend snapshot.",
+    multiprocess_mode=MOSTRECENT,
+)
 NDCG_AT_10 = Gauge(
     "freshrank_ndcg_at_10",
     "Latest nDCG@10 of the trend-boosted ranking per judged trend (system=classifier|baseline).",
     ["trend", "genre", "system"],
+    multiprocess_mode=MOSTRECENT,
 )
 EVALUATION_MEAN = Gauge(
     "freshrank_evaluation_mean",
     "Mean of the latest evaluation run per metric (ndcg@10, p@10, recall@100, judged@10).",
     ["metric", "system"],
+    multiprocess_mode=MOSTRECENT,
 )
 MONITOR_DECISION = Gauge(
     "freshrank_monitor_decision",
     "Latest freshness decision: 0 ok, 1 reclassify, 2 retrain.",
+    multiprocess_mode=MOSTRECENT,
 )
-MODEL_AGE_SECONDS = Gauge("freshrank_model_age_seconds", "Age of the serving (champion) model.")
+MODEL_AGE_SECONDS = Gauge(
+    "freshrank_model_age_seconds", "Age of the serving (champion) model.", multiprocess_mode=MOSTRECENT
+)
 COMPONENT_HEALTHY = Gauge(
     "freshrank_component_healthy",
     "1 when a component (search, trends, classifier) answered its last health check, 0 when degraded.",
     ["component"],
+    multiprocess_mode=MOSTRECENT,
 )
 
 __all__ = [
@@ -91,9 +123,35 @@ __all__ = [
     "SEARCH_LATENCY",
     "SEARCH_REQUESTS",
     "TRENDING_LABELS",
+    "exposition",
+    "multiprocess_metrics",
     "record_classification",
     "write_textfile",
 ]
+
+
+@contextmanager
+def multiprocess_metrics() -> Iterator[Path]:
+    """Metrics shared by the server processes started inside: ``$PROMETHEUS_MULTIPROC_DIR`` (a fresh temp
+    dir, removed afterwards, unless one is set). Processes must start after this (they read it on import)."""
+    given = os.environ.get(MULTIPROC_ENV)
+    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="freshrank-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield directory
+    finally:
+        if not given:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def exposition() -> bytes:
+    """The text format of this process's metrics, or of every server process's in multiprocess mode."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
 
 
 def record_classification(classifier: str, pairs: int, seconds: float) -> None:

@@ -27,6 +27,7 @@ from freshrank.trends import Trend, open_trend_store
 from tests.conftest import SMALL_MOVIES
 
 TOKEN = "wb-test-token-7f3a9c"
+LIVE_WORKERS = 2  # the live server runs as several processes, as in production
 XSS_TITLE = "<script>window.__xss=1</script>"
 XSS_HASHTAG = "#<img src=x onerror=window.__xss2=1>"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -214,7 +215,8 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout
 
 @pytest.fixture(scope="session")
 def live_server(workbench_settings: Settings) -> Iterator[tuple[str, Path]]:
-    """The real CLI, ``freshrank serve api``, on a free port of 127.0.0.1; yields (base URL, server log)."""
+    """The real CLI, ``freshrank serve api`` with ``LIVE_WORKERS`` server processes, on a free port of
+    127.0.0.1; yields (base URL, server log)."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "workbench-server.log"
@@ -228,6 +230,7 @@ def live_server(workbench_settings: Settings) -> Iterator[tuple[str, Path]]:
         "HF_HUB_OFFLINE": "1",
     }
     command = [*FRESHRANK, "serve", "api", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(LIVE_WORKERS)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

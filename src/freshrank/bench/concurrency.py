@@ -1,12 +1,16 @@
-"""Concurrent API clients (issue 17, item 7): ``make bench`` section ``concurrency``.
+"""Concurrent API clients (issues 14 and 17, item 7): ``make bench`` section ``concurrency``.
 
 ``freshrank serve api`` on the full catalogue with 20 trending labels (the soak's stack: SQLite search, a
-private Redis trend store), mixed boosted searches from 1 client, then from ``CLIENTS`` (50) clients at once,
-each without pause for ``SECONDS``: requests/s, p50/p99, errors, and the ratios to the single client.
+private Redis trend store), mixed boosted searches from 1, 20 and 50 clients, each without pause for
+``SECONDS``: requests/s, p50/p99, errors and the ratios to the single client, first with one server process
+(the baseline of the same run), then with ``serve.workers`` processes (one per usable core by default);
+and 50 clients that each pause ``THINK_S`` (±50 %) after every answer, like people reading a page.
 
-With clients that never pause, Little's law fixes the latency: p50 ≈ clients / throughput, so 50 clients on
-a server that at best doubles its throughput on 2 cores wait ~25× the single client; the figure to read is
-the throughput ratio (parallel searches) and that every request is answered.
+The clients run in this process (asyncio + httpx) on the same cores as the server: their CPU seconds and
+the server's (all its processes) are reported beside each figure, so what the clients take from the server
+is visible. With clients that never pause, Little's law fixes the latency: p50 ≈ clients / throughput, so
+p99 within 3× of one client is out of reach for 50 of them on any server that does not serve ~17× one
+client's rate; the paced run shows the latency of 50 concurrent users below the server's capacity.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +26,36 @@ from freshrank.bench.search import _load, _pct
 from freshrank.bench.soak import clients, start_stack, stop_stack
 from freshrank.config import Settings
 from freshrank.console import err
+from freshrank.serve.api import worker_count
 
-CLIENTS = 50
+CLIENT_COUNTS = (1, 20, 50)
+THINK_S = 0.5
+PACED = "50paced"
 SECONDS = float(os.environ.get("FRESHRANK_CONCURRENCY_SECONDS", "30"))
-WARMUP_S = 15.0
+WARMUP_S = 10.0
 
 
-def _measure(base: str, count: int) -> dict[str, Any]:
-    asyncio.run(clients(base, count, WARMUP_S, []))  # every server thread opens its reader and boosts
+def _server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server process and its workers."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _measure(base: str, server_pid: int, count: int, think_s: float = 0.0) -> dict[str, Any]:
+    asyncio.run(clients(base, count, WARMUP_S, [], think_s))  # every server thread opens its reader
     record: list[tuple[float, float, int]] = []
-    asyncio.run(clients(base, count, SECONDS, record))
+    server_before, client_before, started = _server_cpu(server_pid), time.process_time(), time.monotonic()
+    asyncio.run(clients(base, count, SECONDS, record, think_s))
+    wall = time.monotonic() - started
     ms = [r[1] for r in record]
     figures = {
         "requests": len(record),
@@ -38,24 +63,52 @@ def _measure(base: str, count: int) -> dict[str, Any]:
         "requests_per_s": round(len(record) / SECONDS, 1),
         "p50_ms": round(_pct(ms, 0.5), 1),
         "p99_ms": round(_pct(ms, 0.99), 1),
+        "server_cpu_cores": round((_server_cpu(server_pid) - server_before) / wall, 2),
+        "client_cpu_cores": round((time.process_time() - client_before) / wall, 2),
         "load": _load(),
     }
-    err.print(f"{count} clients: {figures}")
+    err.print(f"{count} clients (think {think_s} s): {figures}")
+    return figures
+
+
+def _configuration(workers: int) -> dict[str, Any]:
+    """1, 20 and 50 clients against one stack running ``workers`` server processes."""
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="freshrank-concurrency-") as tmp:
+        env = {"FRESHRANK_SERVE__WORKERS": str(workers)}
+        stack = start_stack(Path(tmp), Settings(), extra_env=env)
+        try:
+            runs: dict[int | str, dict[str, Any]] = {
+                count: _measure(stack.base, stack.api.pid, count) for count in CLIENT_COUNTS
+            }
+            runs[PACED] = _measure(stack.base, stack.api.pid, 50, THINK_S)
+        finally:
+            stop_stack(stack)
+    one = runs[1]
+    prefix = f"workers{workers}"
+    for count, run in runs.items():
+        figures.update({f"{prefix}_clients{count}_{k}": v for k, v in run.items()})
+        ratio_rps = run["requests_per_s"] / max(one["requests_per_s"], 1e-9)
+        ratio_p99 = run["p99_ms"] / max(one["p99_ms"], 1e-9)
+        figures[f"{prefix}_clients{count}_throughput_ratio"] = round(ratio_rps, 2)
+        figures[f"{prefix}_clients{count}_p99_ratio"] = round(ratio_p99, 1)
+        err.print(
+            f"{workers} worker(s), {count} clients: {run['requests_per_s']} req/s (×{ratio_rps:.2f} of one "
+            f"client), p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms (×{ratio_p99:.1f} of one client), "
+            f"{run['errors']} errors; CPU server {run['server_cpu_cores']} + clients "
+            f"{run['client_cpu_cores']} cores; load {run['load']}"
+        )
     return figures
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="freshrank-concurrency-") as tmp:
-        stack = start_stack(Path(tmp), Settings())
-        try:
-            one = _measure(stack.base, 1)
-            many = _measure(stack.base, CLIENTS)
-        finally:
-            stop_stack(stack)
-    figures = {f"one_client_{k}": v for k, v in one.items()}
-    figures.update({f"clients{CLIENTS}_{k}": v for k, v in many.items()})
-    figures["throughput_ratio"] = round(many["requests_per_s"] / max(one["requests_per_s"], 1e-9), 2)
-    figures["p99_ratio"] = round(many["p99_ms"] / max(one["p99_ms"], 1e-9), 1)
-    figures["seconds_per_run"] = SECONDS
-    err.print(f"concurrency: throughput ×{figures['throughput_ratio']}, p99 ×{figures['p99_ratio']}")
+    workers = worker_count(Settings())
+    figures: dict[str, Any] = {
+        "workers": workers,
+        "seconds_per_run": SECONDS,
+        "cores": os.cpu_count(),
+        "think_s": THINK_S,
+    }
+    for count in dict.fromkeys((1, workers)):
+        figures.update(_configuration(count))
     return figures

@@ -194,16 +194,23 @@ def search_params() -> list[dict[str, Any]]:
     return [{"q": t, "genre": g or "", "offset": o} for t in TEXTS for g in GENRES for o in OFFSETS]
 
 
-async def clients(base: str, count: int, seconds: float, record: list[tuple[float, float, int]]) -> None:
-    """``count`` clients searching without pause for ``seconds``: (start time, ms, status; 0 = no answer)."""
+async def clients(
+    base: str, count: int, seconds: float, record: list[tuple[float, float, int]], think_s: float = 0.0
+) -> None:
+    """``count`` clients searching for ``seconds``, each pausing ``think_s`` after every answer (0: never):
+    (start time, ms, status; 0 = no answer)."""
     import httpx
 
     params = search_params()
+    # Each client's HTTP client is made before the clock starts: making one (its TLS context) costs tens of
+    # ms of this process's CPU, which 50 clients starting at once would add to the first requests' times.
+    https = [httpx.AsyncClient(base_url=base, timeout=60) for _ in range(count)]
     deadline = time.time() + seconds
 
-    async def client(seed: int) -> None:
+    async def client(seed: int, http: httpx.AsyncClient) -> None:
         rng = random.Random(seed)
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        async with http:
+            await asyncio.sleep(rng.uniform(0, think_s))  # paced users arrive spread out, not all at once
             while time.time() < deadline:
                 started = time.time()
                 try:
@@ -211,8 +218,10 @@ async def clients(base: str, count: int, seconds: float, record: list[tuple[floa
                 except httpx.HTTPError:
                     status = 0
                 record.append((started, (time.time() - started) * 1000, status))
+                if think_s:
+                    await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)  # users who read the page
 
-    await asyncio.gather(*(client(i) for i in range(count)))
+    await asyncio.gather(*(client(i, http) for i, http in enumerate(https)))
 
 
 class Background:
@@ -325,13 +334,21 @@ class Background:
 
 
 def _rss_mb(pid: int) -> float:
+    """Resident memory of the server: its process and every child (the worker processes), in MiB."""
+    import psutil
+
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:  # a worker that just exited
+            continue
+    return total / 2**20
 
 
 def _size(path: Path) -> int:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from freshrank.classify.registry import RegistryError
 from freshrank.config import Settings
-from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS
+from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS, multiprocess_metrics
 from freshrank.serve.docs import docs_router
 from freshrank.serve.limits import RequestLimits
 from freshrank.serve.routes import WEB_DIR, ops_routes, read_routes, write_routes
@@ -37,6 +39,8 @@ from freshrank.serve.workbench import Unavailable, Workbench
 from freshrank.train.lifecycle import LifecycleError
 
 log = logging.getLogger(__name__)
+
+WORKER_HEALTHCHECK_S = 30  # uvicorn kills a worker that answers no ping this long (its 5 s: too short, busy)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -143,10 +147,44 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the API and the workbench with uvicorn until interrupted."""
+def worker_count(settings: Settings) -> int:
+    """``serve.workers``, or one server process per core this process may run on when it is 0."""
+    return settings.serve.workers or len(os.sched_getaffinity(0))
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (``uvicorn --workers``): settings from the environment, as its parent."""
+    return create_app(Settings(), warm_up=True)
+
+
+def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int | None = None) -> None:
+    """Serve the API and the workbench with uvicorn until interrupted, in ``workers`` server processes.
+
+    Several workers share the listening socket (the kernel spreads connections); each opens its own stores
+    and read-only search connections, and Prometheus metrics are collected across them (multiprocess mode).
+    What each worker keeps in memory is listed in docs/scale-out.md ("Several server processes").
+    """
     import uvicorn
 
+    count = workers or worker_count(settings)
+    _warn_about(settings, host)
+    log.info("workbench on http://%s:%d/ (%d server process%s)", host, port, count, "es" * (count > 1))
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "server_header": False}
+    if count == 1:
+        uvicorn.run(create_app(settings, warm_up=True), **options)
+        return
+    Workbench(settings).open_stores()  # the judgments store's migration runs here once, not in every worker
+    with multiprocess_metrics():
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            workers=count,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            **options,
+        )
+
+
+def _warn_about(settings: Settings, host: str) -> None:
     if not settings.serve.api_token:
         log.warning(
             "no API token configured: judging, snapshots and operations are disabled "
@@ -154,7 +192,3 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
         )
     if not _is_loopback(host):
         log.warning("listening on %s: the API is reachable from other machines", host)
-    log.info("workbench on http://%s:%d/", host, port)
-    uvicorn.run(
-        create_app(settings, warm_up=True), host=host, port=port, log_level="info", server_header=False
-    )

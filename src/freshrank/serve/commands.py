@@ -15,12 +15,15 @@ serve_app = typer.Typer(
 def serve_api(
     host: str = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default from settings: 8000)."),
+    workers: int = typer.Option(
+        None, min=1, help="Server processes (default from settings serve.workers: one per usable core)."
+    ),
 ) -> None:
     """Search API, Prometheus /metrics and the relevance workbench page."""
     from freshrank.serve.api import run
 
     settings = cli_settings()
-    run(settings, host or settings.serve.host, port or settings.serve.port)
+    run(settings, host or settings.serve.host, port or settings.serve.port, workers)
 
 
 @serve_app.command("classifier")

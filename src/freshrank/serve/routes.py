@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from freshrank.classify.registry import EMBEDDING, RegistryReader
 from freshrank.evaluate.base import Judgment, QueryId
 from freshrank.evaluate.store import StoreUnavailable
+from freshrank.metrics import exposition
 from freshrank.serve.schemas import (
     CompareOut,
     CompareParams,
@@ -75,7 +76,7 @@ def read_routes(wb: Workbench) -> APIRouter:
         """nDCG@10, P@10 and the judged share of the top 10 of this query's ranking."""
         boost = boost_for(wb, params)
         judged = judged_query(params.q, params.trend, params.genre)
-        page = rank_page(wb, caller, params.q, params.genre, boost.request, K)
+        page = rank_page(wb, caller, params.q, params.genre, boost.request, K, crowd=boost.live)
         return query_figures(judged, [hit.id for hit in page.hits], query_qrels(wb, judged))
 
     @router.get("/trends", response_model=list[TrendOut])
@@ -311,7 +312,7 @@ def ops_routes(wb: Workbench) -> APIRouter:
 
     @router.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -6,18 +6,20 @@ loop for a token holder and into the ad-hoc cache for anyone else (see ``unstore
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
 
 from freshrank.breakers import open_message
-from freshrank.classify.registry import CHAMPION, RegistryError, RegistryReader
+from freshrank.classify.registry import CHAMPION, CHAMPION_FILE, RegistryError, RegistryReader
 from freshrank.config import Settings
 from freshrank.evaluate.base import JudgmentStore, QueryId
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SPARKLINE_POINTS = 24
 QRELS_TTL_SECONDS = 2.0  # grades saved by another process show within this
+CHAMPION_CHECK_SECONDS = 1.0  # a promotion or rollback made by another server process is seen within this
 MAX_CACHED_QRELS = 4096
 
 # Components ------------------------------------------------------------------------------------------
@@ -75,6 +78,8 @@ class Workbench:
         self.monitor_lock = threading.Lock()
         self.monitor_cache: tuple[float, dict[str, Any]] | None = None
         self._qrels: dict[tuple[str, str], tuple[float, dict[int, int]]] = {}
+        self._champion_file = settings.resolved_registry_dir / CHAMPION_FILE
+        self._champion_seen = (0.0, _stamp(self._champion_file))  # (checked at, file stamp)
 
     def _get(self, name: str, opener: Callable[[], Any]) -> Any:
         with self._lock:
@@ -88,6 +93,7 @@ class Workbench:
     @property
     def loop(self) -> ScoringLoop:
         """The scoring loop (the writer); its ``reader`` is the read-only search every request ranks with."""
+        self._follow_champion()
         loop: ScoringLoop = self._get("search service", lambda: ScoringLoop.from_settings(self.settings))
         return loop
 
@@ -187,15 +193,33 @@ class Workbench:
             log.warning("%s", exc)
 
     def warm_up(self) -> None:
-        """Load the search service and its classifier, so the first search does not wait for them."""
+        """Load the search service and its classifier, so the first search does not wait for them; then
+        take what is loaded out of the garbage collector's scans (``gc.freeze``): a full collection went
+        over the model's and the catalogue's objects every few seconds, 100-200 ms each, and every request
+        in flight waited for it."""
         try:
             self.loop.classifier()
         except Exception as exc:
             log.warning("warm-up failed: %s", exc)
+        gc.collect()
+        gc.freeze()
+
+    def _follow_champion(self) -> None:
+        """Reopen the service when the registry's champion file changed (a promotion or rollback made by
+        another server process); looked at once per ``CHAMPION_CHECK_SECONDS``."""
+        checked, stamp = self._champion_seen
+        now = time.monotonic()
+        if now - checked < CHAMPION_CHECK_SECONDS:
+            return
+        current = _stamp(self._champion_file)
+        self._champion_seen = (now, current)
+        if current != stamp:
+            self.forget_service()
 
     def forget_service(self) -> None:
         """Drop the search service so the next call reopens it (after a promotion changed the champion)."""
         with self._lock:
+            self._champion_seen = (time.monotonic(), _stamp(self._champion_file))
             self._opened.pop("search service", None)
             self._opened.pop("ad-hoc scores", None)
             self._candidate = None
@@ -211,6 +235,15 @@ class Workbench:
                     except Exception:  # closing on shutdown: nothing left to tell
                         log.debug("closing %r failed", component, exc_info=True)
             self._opened.clear()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(modification time, size) of a file; None when it does not exist."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 # Ranking helpers -------------------------------------------------------------------------------------
@@ -242,11 +275,15 @@ def rank_page(
     limit: int,
     offset: int = 0,
     loop: ScoringLoop | None = None,
+    crowd: Sequence[Trend] | None = None,
 ) -> SearchPage:
+    """One page ranked by ``loop`` (the serving one by default); ``crowd``: the live trends already read."""
     loop = loop or wb.loop
     try:
         adhoc = _unstored_scores(wb, loop, caller, trends)
-        page = loop.reader.search(q, genre or None, trends, limit=limit, offset=offset, adhoc=adhoc)
+        page = loop.reader.search(
+            q, genre or None, trends, limit=limit, offset=offset, adhoc=adhoc, crowd=crowd
+        )
     except (Unavailable, HTTPException):
         raise
     except Exception as exc:
@@ -283,22 +320,19 @@ def _unstored_scores(
         return None
 
 
-def _live_hashtags(wb: Workbench) -> list[str]:
-    """The hashtags trending now; [] when the trend store is down (search then warns and boosts less)."""
+def _live_trends(wb: Workbench, warnings: list[str]) -> list[Trend] | None:
+    """The trends boosting now, read once per request (the store down: the last known ones, with a warning);
+    None when the search service itself cannot open (the ranking then says why)."""
     try:
-        return [t.hashtag for t in wb.trends.top(wb.settings.trends.top_n)]
+        return wb.service.current_trends(warnings)
     except Exception as exc:
-        log.warning("trend store unavailable: %s", exc)
-        return []
+        log.warning("search service unavailable: %s", exc)
+        return None
 
 
-def _label_map(wb: Workbench, picked: Sequence[str]) -> dict[str, str]:
-    """label -> hashtag of the current and the picked trends (to show ``#SharkWeek``, not ``shark week``)."""
-    try:
-        labels = {t.label: t.hashtag for t in wb.trends.top(None)}
-    except Exception:  # the trend store is down: labels show as they are
-        labels = {}
-    return {**labels, **{hashtag_to_label(h): h for h in picked}}
+def _label_map(trends: Sequence[Trend], picked: Sequence[str]) -> dict[str, str]:
+    """label -> hashtag of the boosting and the picked trends (to show ``#SharkWeek``, not ``shark week``)."""
+    return {**{t.label: t.hashtag for t in trends}, **{hashtag_to_label(h): h for h in picked}}
 
 
 def query_qrels(wb: Workbench, query: QueryId) -> dict[int, int]:
@@ -376,32 +410,43 @@ def query_figures(query: QueryId, ranking: list[int], qrels: dict[int, int]) -> 
 
 @dataclass(frozen=True)
 class Boost:
-    """Trends that boost: ``request`` for the service (None = the live trends), ``shown`` for the page."""
+    """Trends that boost: ``request`` for the service (None = the live trends), ``shown`` for the page;
+    ``live``: the live trends read for this request (one trend store read per request, not three)."""
 
     request: list[str] | None
     shown: list[str]
+    live: tuple[Trend, ...] | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def boost_for(wb: Workbench, params: SearchParams) -> Boost:
     if not params.boost:
         return Boost([], [])
     picked = list(dict.fromkeys(params.trend))
-    return Boost(picked, picked) if picked else Boost(None, _live_hashtags(wb))
+    if picked:
+        return Boost(picked, picked)
+    warnings: list[str] = []
+    live = _live_trends(wb, warnings)
+    if live is None:
+        return Boost(None, [])
+    return Boost(None, [t.hashtag for t in live], tuple(live), tuple(warnings))
 
 
 def search_out(wb: Workbench, caller: Caller, params: SearchParams) -> SearchOut:
     boost = boost_for(wb, params)
     judged = judged_query(params.q, params.trend, params.genre)
     key = judged.trend
-    page = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit, params.offset)
-    warnings = list(page.warnings)
+    page = rank_page(
+        wb, caller, params.q, params.genre, boost.request, params.limit, params.offset, crowd=boost.live
+    )
+    warnings = [*boost.warnings, *page.warnings]
     try:
         qrels = query_qrels(wb, judged)
     except Unavailable as exc:  # search goes on without the grades
         qrels = {}
         warnings.append(f"{exc}: grades are not shown")
     weight = wb.settings.search.boost_weight
-    labels = _label_map(wb, params.trend)
+    labels = _label_map(boost.live or (), params.trend)
     hits = [
         _hit_out(params.offset + i, hit, weight, labels, qrels, page.label_weights)
         for i, hit in enumerate(page.hits, start=1)
@@ -460,7 +505,7 @@ def compare_baseline(wb: Workbench, caller: Caller, params: CompareParams) -> Co
     qrels = query_qrels(wb, judged)
     base_text = params.q or hashtag_words(params.trend)
     base = rank_page(wb, caller, base_text, params.genre, [], params.limit)
-    boosted = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit)
+    boosted = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit, crowd=boost.live)
     left = _side(
         "baseline (no trend boost)",
         QueryOut(q=base_text, genre=params.genre, trends=[], key=key),
@@ -483,9 +528,9 @@ def compare_models(wb: Workbench, caller: Caller, params: CompareParams) -> Comp
     key = judged.trend
     qrels = query_qrels(wb, judged)
     candidate_loop = wb.candidate(params.candidate)
-    champion = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit)
+    champion = rank_page(wb, caller, params.q, params.genre, boost.request, params.limit, crowd=boost.live)
     candidate = rank_page(
-        wb, caller, params.q, params.genre, boost.request, params.limit, loop=candidate_loop
+        wb, caller, params.q, params.genre, boost.request, params.limit, loop=candidate_loop, crowd=boost.live
     )
     query = QueryOut(q=params.q, genre=params.genre, trends=boost.shown, key=key)
     left = _side(f"serving ({_serving_model(wb)})", query, champion, qrels)
