@@ -95,7 +95,8 @@ class ElasticsearchBackend(LuceneBackend):
             request_timeout=timeout,
             max_retries=1,
             retry_on_timeout=False,
-            http_compress=True,
+            http_compress=lucene.compress(base),
+            connections_per_node=lucene.CONNECTIONS,
         )
         self.timeout, self.write_timeout = timeout, write_timeout
         self._writer = self.client.options(request_timeout=write_timeout)  # bulk, refresh, index admin

@@ -8,6 +8,7 @@ Elasticsearch 8); only their clients, URLs, auth and errors differ, which stay i
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import re
 import time
@@ -15,6 +16,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from freshrank.catalog.models import Movie
 from freshrank.search.base import SearchHit, SearchRequest
@@ -30,6 +32,9 @@ BULK_CHUNK = 2_000
 MIN_FEATURE = 1e-30  # Lucene stores positive normal floats only; smaller scores count as 0
 REQUEST_TIMEOUT = 5.0  # seconds for a search or a lookup: a search box must not hang for 30 s × retries
 WRITE_TIMEOUT = 120.0  # a bulk request of BULK_CHUNK updates, or a refresh after one
+# Keep-alive connections per engine node: as many as the API's threads that may search at once (anyio's
+# default pool is 40); beyond the pool a request opens a new connection and the client drops it afterwards.
+CONNECTIONS = 40
 INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,200}$")
 
 ANALYSIS = {
@@ -80,6 +85,15 @@ def movie_index_settings() -> dict[str, Any]:
         "max_result_window": MAX_RESULT_WINDOW,
         "refresh_interval": "30s",
     }
+
+
+def compress(base_url: str) -> bool:
+    """gzip the HTTP bodies only across a network: on loopback it costs both ends CPU and saves nothing."""
+    host = urlsplit(base_url).hostname or ""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
 
 
 def index_name(index: str, error: type[Exception]) -> str:

@@ -84,7 +84,12 @@ class OpenSearchBackend(LuceneBackend):
         base, index_name = parse_url(url)
         self._setup(index_name, field_weights)
         self.client = client or OpenSearch(
-            hosts=[base], timeout=timeout, max_retries=1, retry_on_timeout=False, http_compress=True
+            hosts=[base],
+            timeout=timeout,
+            max_retries=1,
+            retry_on_timeout=False,
+            http_compress=lucene.compress(base),
+            pool_maxsize=lucene.CONNECTIONS,
         )
         self.timeout = timeout
         self.write_timeout = write_timeout
