@@ -153,7 +153,11 @@ def worker_count(settings: Settings) -> int:
 
 
 def worker_app() -> FastAPI:
-    """The app of one worker process (``uvicorn --workers``): settings from the environment, as its parent."""
+    """The app of one worker process (``uvicorn --workers``): settings from the environment, as its parent;
+    logging as the CLI sets it up (a spawned process starts without it)."""
+    from freshrank.console import setup_logging
+
+    setup_logging()
     return create_app(Settings(), warm_up=True)
 
 
