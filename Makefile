@@ -36,7 +36,7 @@ $(FLINK_VENV)/.installed: requirements-flink.txt
 	$(FLINK_VENV)/bin/pip install -q -r requirements-flink.txt
 	$(FLINK_VENV)/bin/pip install -q --no-deps -e .
 	bash scripts/flink-jars.sh $(FLINK_VENV) >/dev/null
-	$(PY) -c "from freshrank.trends.flink.launcher import job_classpath; print(job_classpath()[-1])"
+	$(FLINK_VENV)/bin/python -c "from freshrank.trends.flink.launcher import job_classpath; print(job_classpath()[-1])"
 	touch $@
 
 flink-venv: $(FLINK_VENV)/.installed

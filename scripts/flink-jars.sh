@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Download, once, the Flink SQL Kafka connector jar that matches the PyFlink installed in .venv-flink,
-# from Maven Central into $FRESHRANK_DOWNLOAD_CACHE/flink (the trend job passes it via `pipeline.jars`).
+# from Maven Central into $FRESHRANK_DOWNLOAD_CACHE/flink (the trend job's JVM has it on its classpath).
 # Usage: scripts/flink-jars.sh [path/to/flink-venv]    Prints the jar's path on stdout.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

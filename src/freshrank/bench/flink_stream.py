@@ -5,7 +5,9 @@ reads the topic live and writes each window's top N to Redis.
 Measured: the delay from the burst's first post to its tag in Redis's top N (target: at most 15 s with a
 10 s slide; the window fires at its end plus the allowed lateness, 2 s here), the job's output lag (the wall
 time at which a window arrives minus its end: a job that falls behind shows it growing), the posts the job
-counted against those produced, and the rate the producer sustained. ``make bench`` runs 5 minutes at
+counted against those produced, the consumer lag (the group's committed offsets against the topic's end,
+every 5 s; Flink commits at each checkpoint, so up to one interval of posts is always "behind") and the
+rate the producer sustained. ``make bench`` runs 5 minutes at
 1,000 posts/s (``FRESHRANK_BENCH_STREAM_SECONDS`` changes it); ``tests/trends/test_flink_stream.py`` a
 short run.
 """
@@ -23,6 +25,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer
 
 from freshrank.config import Settings, TrendSettings
 from freshrank.console import err
@@ -53,6 +57,7 @@ class StreamReport:
     burst_first_post: float | None = None  # wall time (s)
     burst_in_redis: float | None = None
     windows: list[dict[str, Any]] = field(default_factory=list)  # end, posts, arrival lag (s)
+    consumer_lag: list[int] = field(default_factory=list)  # messages behind the committed offsets, every 5 s
 
     @property
     def delay_s(self) -> float | None:
@@ -77,6 +82,8 @@ class StreamReport:
             "lag_growth_s": round(statistics.mean(lags[-third:]) - statistics.mean(lags[:third]), 2)
             if lags
             else None,
+            "consumer_lag_median": statistics.median(self.consumer_lag) if self.consumer_lag else None,
+            "consumer_lag_max": max(self.consumer_lag) if self.consumer_lag else None,
         }
 
 
@@ -136,6 +143,8 @@ def stream(
         runner.start()
         watcher = threading.Thread(target=_watch, args=(store, report, stop), daemon=True)
         watcher.start()
+        lagger = threading.Thread(target=_consumer_lag, args=(topic, report, stop), daemon=True)
+        lagger.start()
         started = time.monotonic()
         sent = produce(live_posts(rate, seconds, burst_at * seconds, burst_rate, report), topic)
         report.produced, report.produce_seconds = sent.sent, time.monotonic() - started
@@ -150,6 +159,22 @@ def stream(
     store.close()
     delete_topic(topic, DEFAULT_BOOTSTRAP)
     return report
+
+
+def _consumer_lag(group: str, report: StreamReport, stop: threading.Event) -> None:
+    """Every 5 s: messages between the group's committed offsets and the topic's end (Flink commits the
+    offsets it has read at each completed checkpoint, so this includes up to one checkpoint interval)."""
+    admin = KafkaAdminClient(bootstrap_servers=DEFAULT_BOOTSTRAP)
+    consumer = KafkaConsumer(bootstrap_servers=DEFAULT_BOOTSTRAP)
+    try:
+        while not stop.wait(5):
+            committed = admin.list_group_offsets({group: None}).get(group, {})
+            if committed:
+                ends = consumer.end_offsets(list(committed))
+                report.consumer_lag.append(sum(ends[tp] - meta.offset for tp, meta in committed.items()))
+    finally:
+        consumer.close()
+        admin.close()
 
 
 def _watch(store: RedisTrendStore, report: StreamReport, stop: threading.Event) -> None:
@@ -171,7 +196,9 @@ def run() -> dict[str, Any]:
         f"flink streaming: {figures['produced']:,} posts in {seconds:.0f} s ({figures['produce_rate']}/s), "
         f"burst in Redis after {figures['burst_delay_s']} s (target ≤ 15 s, slide 10 s, lateness 2 s); "
         f"window lag median {figures['lag_median_s']} s, max {figures['lag_max_s']} s, growth "
-        f"{figures['lag_growth_s']} s; {figures['counted']:,} posts counted in {figures['windows']} windows; "
+        f"{figures['lag_growth_s']} s; consumer lag (committed offsets) median "
+        f"{figures['consumer_lag_median']}, max {figures['consumer_lag_max']} messages; "
+        f"{figures['counted']:,} posts counted in {figures['windows']} windows; "
         f"load average {load_before:.1f} → {load_after:.1f}"
     )
     return {f"flink_stream_{key}": value for key, value in figures.items()} | {
