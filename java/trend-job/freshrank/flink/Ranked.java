@@ -1,7 +1,7 @@
 package freshrank.flink;
 
 /** A tag in a subtask's top N at a tick, or (mark) a fired tick with its posts and the latest slice. */
-public class Ranked {
+public class Ranked implements java.io.Serializable {
     public boolean mark;
     public long tick;
     public String key;

@@ -48,40 +48,17 @@ public class Ranker extends AbstractStreamOperator<String> implements OneInputSt
         for (byte[] blob : saved.get()) {
             try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(blob))) {
                 for (Object o : (List<?>) in.readObject()) {
-                    processElement(new StreamRecord<>(fromArray((Object[]) o)));
+                    processElement(new StreamRecord<>((Ranked) o));
                 }
             }
         }
     }
 
-    private static Object[] toArray(Ranked r) {
-        return new Object[] {r.mark, r.tick, r.key, r.spelling, r.c, r.p, r.authors, r.authored, r.x, r.lam, r.z, r.posts, r.last};
-    }
-
-    private static Ranked fromArray(Object[] a) {
-        Ranked r = new Ranked();
-        r.mark = (Boolean) a[0];
-        r.tick = (Long) a[1];
-        r.key = (String) a[2];
-        r.spelling = (String) a[3];
-        r.c = (Long) a[4];
-        r.p = (Long) a[5];
-        r.authors = (Long) a[6];
-        r.authored = (Long) a[7];
-        r.x = (Long) a[8];
-        r.lam = (Double) a[9];
-        r.z = (Double) a[10];
-        r.posts = (Long) a[11];
-        r.last = (Long) a[12];
-        return r;
-    }
-
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
-        ArrayList<Object[]> all = new ArrayList<>();
-        marks.values().forEach(r -> all.add(toArray(r)));
-        rows.values().forEach(list -> list.forEach(r -> all.add(toArray(r))));
+        ArrayList<Ranked> all = new ArrayList<>(marks.values());
+        rows.values().forEach(all::addAll);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
             out.writeObject(all);

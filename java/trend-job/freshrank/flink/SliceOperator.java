@@ -1,9 +1,7 @@
 package freshrank.flink;
 
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.util.Map;
 import java.util.TreeMap;
@@ -54,27 +52,16 @@ public class SliceOperator extends AbstractStreamOperator<TagRow> implements One
     private void restore(byte[] blob) throws IOException {
         DataInputStream in = new DataInputStream(new ByteArrayInputStream(blob));
         watermark = Math.max(watermark, in.readLong());
-        for (int n = in.readInt(); n > 0; n--) {
-            long[] counts = open.computeIfAbsent(in.readLong(), b -> new long[2]);
-            counts[0] += in.readLong();
-            counts[1] += in.readLong();
-        }
+        Blobs.readCounts(in, open);
     }
 
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        DataOutputStream out = new DataOutputStream(bytes);
-        out.writeLong(watermark);
-        out.writeInt(open.size());
-        for (Map.Entry<Long, long[]> e : open.entrySet()) {
-            out.writeLong(e.getKey());
-            out.writeLong(e.getValue()[0]);
-            out.writeLong(e.getValue()[1]);
-        }
-        out.flush();
-        saved.update(java.util.List.of(bytes.toByteArray()));
+        Blobs.save(saved, out -> {
+            out.writeLong(watermark);
+            Blobs.writeCounts(out, open);
+        });
     }
 
     @Override

@@ -1,11 +1,9 @@
 package freshrank.flink;
 
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -284,40 +282,21 @@ public class TagWindows extends AbstractStreamOperator<Ranked>
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        DataOutputStream out = new DataOutputStream(bytes);
-        out.writeLong(fired);
-        out.writeLong(lastBucket);
-        out.writeLong(volume);
-        out.writeLong(prevVolume);
-        out.writeInt(volumes.size());
-        for (Map.Entry<Long, long[]> e : volumes.entrySet()) {
-            out.writeLong(e.getKey());
-            out.writeLong(e.getValue()[0]);
-            out.writeLong(e.getValue()[1]);
-        }
-        out.writeInt(tags.size());
-        for (Tag tag : tags.values()) {
-            writeTag(out, tag);
-        }
-        out.flush();
-        saved.update(List.of(bytes.toByteArray()));
-    }
-
-    private static void writeString(DataOutputStream out, String s) throws IOException {
-        byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        out.writeInt(b.length);
-        out.write(b);
-    }
-
-    private static String readString(DataInputStream in) throws IOException {
-        byte[] b = new byte[in.readInt()];
-        in.readFully(b);
-        return new String(b, StandardCharsets.UTF_8);
+        Blobs.save(saved, out -> {
+            out.writeLong(fired);
+            out.writeLong(lastBucket);
+            out.writeLong(volume);
+            out.writeLong(prevVolume);
+            Blobs.writeCounts(out, volumes);
+            out.writeInt(tags.size());
+            for (Tag tag : tags.values()) {
+                writeTag(out, tag);
+            }
+        });
     }
 
     private static void writeTag(DataOutputStream out, Tag tag) throws IOException {
-        writeString(out, tag.key);
+        Blobs.writeString(out, tag.key);
         out.writeLong(tag.c);
         out.writeLong(tag.p);
         out.writeLong(tag.authored);
@@ -334,13 +313,13 @@ public class TagWindows extends AbstractStreamOperator<Ranked>
             }
             out.writeInt(spellings.size());
             for (Map.Entry<String, Integer> sp : spellings.entrySet()) {
-                writeString(out, sp.getKey());
+                Blobs.writeString(out, sp.getKey());
                 out.writeInt(sp.getValue());
             }
             List<String> authors = s.authors == null ? List.of() : s.authors;
             out.writeInt(authors.size());
             for (String author : authors) {
-                writeString(out, author);
+                Blobs.writeString(out, author);
             }
         }
     }
@@ -348,13 +327,7 @@ public class TagWindows extends AbstractStreamOperator<Ranked>
     private void restore(byte[] blob, boolean withVolumes) throws IOException {
         DataInputStream in = new DataInputStream(new ByteArrayInputStream(blob));
         long blobFired = in.readLong(), blobLast = in.readLong(), blobVolume = in.readLong(), blobPrev = in.readLong();
-        int volumeCount = in.readInt();
-        for (int i = 0; i < volumeCount; i++) {
-            long bucket = in.readLong(), uses = in.readLong(), posts = in.readLong();
-            if (withVolumes) {
-                volumes.put(bucket, new long[] {uses, posts});
-            }
-        }
+        Blobs.readCounts(in, withVolumes ? volumes : new HashMap<>());
         if (withVolumes) {
             fired = blobFired;
             lastBucket = blobLast;
@@ -376,7 +349,7 @@ public class TagWindows extends AbstractStreamOperator<Ranked>
     }
 
     private static Tag readTag(DataInputStream in) throws IOException {
-        Tag tag = new Tag(readString(in));
+        Tag tag = new Tag(Blobs.readString(in));
         tag.c = in.readLong();
         tag.p = in.readLong();
         tag.authored = in.readLong();
@@ -386,13 +359,13 @@ public class TagWindows extends AbstractStreamOperator<Ranked>
             slice.cnt = in.readInt();
             slice.authored = in.readInt();
             for (int sp = in.readInt(); sp > 0; sp--) {
-                slice.add(readString(in), in.readInt());
+                slice.add(Blobs.readString(in), in.readInt());
             }
             int authors = in.readInt();
             if (authors > 0) {
                 slice.authors = new ArrayList<>(authors);
                 for (int a = 0; a < authors; a++) {
-                    slice.authors.add(readString(in));
+                    slice.authors.add(Blobs.readString(in));
                 }
             }
             tag.slices.put(bucket, slice);
