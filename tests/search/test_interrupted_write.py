@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from freshrank.catalog.models import Movie
-from freshrank.loop.retention import collect
+from freshrank.loop.retention import Doomed, collect
 from freshrank.search.base import SearchRequest
 from freshrank.search.elasticsearch import ElasticsearchBackend
 from freshrank.search.opensearch import OpenSearchBackend
@@ -104,3 +104,22 @@ def test_a_replaced_generation_is_removed_by_the_write_that_replaced_it(engine: 
     assert len(first) == len(second) == 1 and first != second
     assert len(trend_of(backend, 2)) == 1
     assert collect(backend, [], batch=2_000, entries=1, sweep_after_s=0).swept == {"features": 0, "movies": 0}
+
+
+def test_retention_merges_away_the_deleted_documents_its_deletes_leave(engine: tuple[Lucene, str]) -> None:
+    backend, _ = engine
+    backend.put_scores(VERSION, "gone", {1: 0.9, 2: 0.4, 3: 0.2})
+    backend.put_scores(VERSION, "stays", {1: 0.5})
+    gone = next(e for e in backend.score_entries() if e.label == "gone")
+    report = collect(backend, [Doomed(gone, "test")], batch=2_000, entries=2)
+    assert [d["label"] for d in report.deleted] == ["gone"] and report.rows == 3
+    assert report.compacted >= 3  # each rewritten movie left a deleted document behind
+    assert report.bytes_before and report.bytes_after  # the index's size, before and after
+    assert backend.scored_labels(VERSION) == {"stays"}
+    # Soft deletes are kept until the shard's retention lease moves on (~30 s on an idle index): the next
+    # passes merge them away.
+    deadline = time.monotonic() + 120
+    while backend.compact():
+        assert time.monotonic() < deadline, "the deleted documents were never merged away"
+        time.sleep(3)
+    assert backend._index_stats()["docs"]["deleted"] == 0

@@ -63,6 +63,14 @@ class LuceneBackend(ABC):
         """One bulk request of raw lines, refreshed; the engine's answer."""
 
     @abstractmethod
+    def _index_stats(self) -> dict[str, Any]:
+        """The movie index's ``_stats`` (docs and store), totals over its shards."""
+
+    @abstractmethod
+    def _expunge_deletes(self) -> None:
+        """Merge away the segments' deleted documents (``_forcemerge?only_expunge_deletes=true``)."""
+
+    @abstractmethod
     def _msearch(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The answers of one ``msearch`` request."""
 
@@ -125,6 +133,20 @@ class LuceneBackend(ABC):
         orphans = sorted(f for f in stored - published if lucene.feature_age(f, now) >= older_than_s)
         movies = sum(self._strip_feature(feature, batch) for feature in orphans)
         return {"features": len(orphans), "movies": movies}
+
+    def stored_bytes(self) -> int:
+        """Bytes of the movie index on disk (deleted documents included, until a merge drops them)."""
+        return int(self._index_stats()["store"]["size_in_bytes"])
+
+    def compact(self) -> int:
+        """Drop the deleted documents every update leaves behind (Lucene rewrites a document to change it):
+        retention's deletes then free space at once, instead of whenever the merge policy gets to them.
+        Returns how many deleted documents there were."""
+        deleted = int(self._index_stats()["docs"]["deleted"])
+        if deleted:
+            self._expunge_deletes()  # segments over 10 % deleted (the engines' expunge_deletes_allowed)
+            self._refresh()  # the merged segments replace the old ones for readers
+        return deleted
 
     def _stored_features(self) -> set[str]:
         """Every feature name on any movie (a scan of the ``trend`` fields, 1,000 movies per request)."""

@@ -212,6 +212,20 @@ class OpenSearchBackend(LuceneBackend):
         response: dict[str, Any] = self._call(self.client.search, index=index, body=body, params=params)
         return response
 
+    def _index_stats(self) -> dict[str, Any]:
+        stats = self._call(self.client.indices.stats, index=self.index_name, metric="docs,store")
+        total: dict[str, Any] = stats["indices"][self.index_name]["total"]
+        return total
+
+    def _expunge_deletes(self) -> None:
+        params = {"only_expunge_deletes": "true"}
+        self._call(
+            self.client.indices.forcemerge,
+            index=self.index_name,
+            params=params,
+            request_timeout=self.write_timeout,
+        )
+
     def _msearch(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         responses: list[dict[str, Any]] = self._call(self.client.msearch, body=searches)["responses"]
         return responses
