@@ -147,8 +147,11 @@ def test_the_gate_scores_what_evaluate_scores(env: dict[str, str]) -> None:
         for trend, genre, doc, grade in (row.split(",") for row in JUDGMENTS.splitlines()[1:])
     ]
 
-    def serving_state() -> list[str]:  # the cache of encodings is derived data, rebuilt at will
-        return sorted(p.name for p in settings.state_dir.iterdir() if p.name != "cache")
+    def serving_state() -> list[tuple[str, int]]:
+        # The cache of encodings is derived data, rebuilt at will; a reader of a WAL database creates its
+        # -wal/-shm side files, so the main files' sizes say whether anything was written.
+        files = (p for p in settings.state_dir.iterdir() if p.name != "cache")
+        return sorted((p.name, p.stat().st_size) for p in files if not p.name.endswith(("-wal", "-shm")))
 
     state = serving_state()
     metrics = measure(
