@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,11 +150,16 @@ def test_the_gate_scores_what_evaluate_scores(env: dict[str, str]) -> None:
         for trend, genre, doc, grade in (row.split(",") for row in JUDGMENTS.splitlines()[1:])
     ]
 
-    def serving_state() -> list[tuple[str, int]]:
-        # The cache of encodings is derived data, rebuilt at will; a reader of a WAL database creates its
-        # -wal/-shm side files, so the main files' sizes say whether anything was written.
-        files = (p for p in settings.state_dir.iterdir() if p.name != "cache")
-        return sorted((p.name, p.stat().st_size) for p in files if not p.name.endswith(("-wal", "-shm")))
+    def serving_state() -> list[tuple[str, str]]:
+        # The cache of encodings is derived data, rebuilt at will. A WAL database keeps recent writes in its
+        # -wal side file (which a reader may also create): checkpoint first, then hash the main files.
+        files = [p for p in settings.state_dir.iterdir() if p.is_file() and p.suffix == ".db"]
+        for path in files:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        names = sorted(p.name for p in settings.state_dir.iterdir() if p.name != "cache")
+        hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+        return [(name, hashes.get(name, "")) for name in names if not name.endswith(("-wal", "-shm"))]
 
     state = serving_state()
     metrics = measure(
