@@ -101,6 +101,8 @@ def test_type_a_query_and_see_explained_results(page: Page) -> None:
     )
     # The explanation: a text segment and one per live trend, with the numbers that sum to the score.
     expect(first.locator(".xbar .seg").first).to_be_visible()
+    # The trends-only page of the first load may still show: wait for the query's text segment.
+    expect(first.locator(".xlegend")).to_contain_text("text")
     legend = first.locator(".xlegend").inner_text()
     assert "text" in legend and "#christmas" in legend and "#dinosaurs" in legend
     expect(page.locator("#judge-key")).to_contain_text("santa christmas")
