@@ -212,11 +212,6 @@ class ElasticsearchBackend(LuceneBackend):
         response: dict[str, Any] = self._call(self.client.search, index=index, **kwargs)
         return response
 
-    def _index_stats(self) -> dict[str, Any]:
-        stats = self._call(self.client.indices.stats, index=self.index_name, metric="docs,store")
-        total: dict[str, Any] = stats["indices"][self.index_name]["total"]
-        return total
-
     def _expunge_deletes(self) -> None:
         self._call(self._writer.indices.forcemerge, index=self.index_name, only_expunge_deletes=True)
 

@@ -3,8 +3,9 @@
 Search (window, text query, one ``msearch`` for the labels' features and the best text score, the ranking
 query), publishing a label's scores (bulk, refresh, registry flip), removing a feature, indexing movies:
 reading the registry, the movies and the genres: the same steps on both engines. A subclass gives its client
-calls (``_search``, ``_msearch``, ``_bulk``, ``_bulk_lines``, ``_refresh``, ``_publish``), its feature query
-and boost clause (``_feature_query``, ``_boost``) and its error class.
+(``client``) and its calls (``_call``: the breaker and its own exception types; ``_search``, ``_msearch``,
+``_bulk``, ``_bulk_lines``, ``_refresh``, ``_publish``), its feature query and boost clause
+(``_feature_query``, ``_boost``) and its error class.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class LuceneBackend(ABC):
     error: type[Exception] = RuntimeError  # what every failure of this backend raises
     engine: str = "Lucene"  # the server's name in messages
     url: str
+    client: Any  # the engine's Python client (opensearch-py's OpenSearch, elasticsearch-py's Elasticsearch)
 
     def _setup(self, index_name: str, field_weights: Mapping[str, float] | None) -> None:
         """The index names, the field weights (unknown fields refused), and no index checked yet."""
@@ -63,8 +65,8 @@ class LuceneBackend(ABC):
         """One bulk request of raw lines, refreshed; the engine's answer."""
 
     @abstractmethod
-    def _index_stats(self) -> dict[str, Any]:
-        """The movie index's ``_stats`` (docs and store), totals over its shards."""
+    def _call(self, method: Any, **kwargs: Any) -> Any:
+        """``method(**kwargs)`` through the circuit breaker, the client's failures raised as ``error``."""
 
     @abstractmethod
     def _expunge_deletes(self) -> None:
@@ -133,6 +135,12 @@ class LuceneBackend(ABC):
         orphans = sorted(f for f in stored - published if lucene.feature_age(f, now) >= older_than_s)
         movies = sum(self._strip_feature(feature, batch) for feature in orphans)
         return {"features": len(orphans), "movies": movies}
+
+    def _index_stats(self) -> dict[str, Any]:
+        """The movie index's ``_stats`` (docs and store), totals over its shards."""
+        stats = self._call(self.client.indices.stats, index=self.index_name, metric="docs,store")
+        total: dict[str, Any] = stats["indices"][self.index_name]["total"]
+        return total
 
     def stored_bytes(self) -> int:
         """Bytes of the movie index on disk (deleted documents included, until a merge drops them)."""

@@ -212,11 +212,6 @@ class OpenSearchBackend(LuceneBackend):
         response: dict[str, Any] = self._call(self.client.search, index=index, body=body, params=params)
         return response
 
-    def _index_stats(self) -> dict[str, Any]:
-        stats = self._call(self.client.indices.stats, index=self.index_name, metric="docs,store")
-        total: dict[str, Any] = stats["indices"][self.index_name]["total"]
-        return total
-
     def _expunge_deletes(self) -> None:
         params = {"only_expunge_deletes": "true"}
         self._call(
