@@ -1,10 +1,17 @@
 """Search at catalogue sizes beyond the real one: generated movies, 20 labels of calibrated scores.
 
-    PYTHONPATH=src nice -n 10 python experiments/search_scale.py sqlite 10000 100000 1000000
-    PYTHONPATH=src nice -n 10 python experiments/search_scale.py opensearch 10000 100000
+    FRESHRANK_DATA_DIR=/work/shared/data PYTHONPATH=src nice -n 10 \
+        python experiments/search_scale.py sqlite,opensearch 10000 100000 1000000
 
-Per size: index time, label-write time (median of the 20 ``put_scores``), and search p50/p99 over the bench's
-mixed query set (``freshrank.bench.search``), boosted and not. One JSON line per size on stdout.
+Per size, every named backend in the same run: the catalogue is generated chunk by chunk
+(``bench/generated.py``, from the real catalogue's words, names and field lengths) and each chunk goes to
+every backend (``index``, timed per backend; OpenSearch refreshes after each chunk); then the 20 trend
+labels' scores (``put_scores`` of every movie's calibrated score, of which the backends write only those
+> 0; OpenSearch: bulk without refresh, one explicit ``_refresh``, then the registry entry with
+``refresh=true``); then search p50/p99 over the bench's mixed query set (``freshrank.bench.search``),
+boosted with the 20 labels and not. OpenSearch: the server of ``FRESHRANK_BENCH_OPENSEARCH`` (default
+127.0.0.1:9200), a private index deleted at the end. One JSON line per (size, backend) on stdout, each with
+the load average at the end of each phase.
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-from freshrank.bench.search import _pct, latencies, mixed_requests, write_labels
-from freshrank.bench.searchdata import TREND_LABELS, TrendScores, generated_movies
+from freshrank.bench.generated import GeneratedCatalog, Vocabulary
+from freshrank.bench.search import OPENSEARCH, _load, _pct, latencies, mixed_requests, write_labels
+from freshrank.bench.searchdata import TREND_LABELS
+from freshrank.catalog.loader import load_catalog
+from freshrank.config import Settings
 from freshrank.search.base import SearchBackend
 
 VERSION = "scale-v1+z2"
@@ -32,41 +43,74 @@ def open_backend(kind: str, directory: Path) -> SearchBackend:
         return SqliteBackend(f"sqlite:///{directory / 'scale.db'}")
     from freshrank.search.opensearch import OpenSearchBackend
 
-    return OpenSearchBackend(f"opensearch://127.0.0.1:9200/freshrank-scale-{uuid.uuid4().hex[:10]}")
+    return OpenSearchBackend(f"opensearch://{OPENSEARCH}/freshrank-scale-{uuid.uuid4().hex[:10]}")
 
 
-def measure(kind: str, size: int) -> dict[str, object]:
-    movies = list(generated_movies(size))
-    scores = TrendScores(movies)
-    with tempfile.TemporaryDirectory() as tmp:
-        backend = open_backend(kind, Path(tmp))
+def size_mb(kind: str, backend: SearchBackend, directory: Path) -> float:
+    if kind == "sqlite":
+        return round(sum(p.stat().st_size for p in directory.iterdir()) / 1e6, 1)
+    return round(backend.stored_bytes() / 1e6, 1)  # type: ignore[attr-defined]
+
+
+def index_all(catalog: GeneratedCatalog, backends: dict[str, SearchBackend]) -> dict[str, Any]:
+    """Each chunk generated once, then indexed by every backend; seconds per backend and generating."""
+    spent = dict.fromkeys(backends, 0.0)
+    generate_s = 0.0
+    started = time.perf_counter()
+    for chunk in catalog.chunks():
+        generate_s += time.perf_counter() - started
+        for kind, backend in backends.items():
+            t0 = time.perf_counter()
+            backend.index(chunk)
+            spent[kind] += time.perf_counter() - t0
+        started = time.perf_counter()
+    return {"generate_s": round(generate_s, 1), **{k: round(s, 1) for k, s in spent.items()}}
+
+
+def measure(kinds: list[str], size: int, vocabulary: Vocabulary) -> list[dict[str, Any]]:
+    catalog = GeneratedCatalog(vocabulary, size)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("FRESHRANK_SCALE_TMP")) as tmp:
+        backends = {kind: open_backend(kind, Path(tmp)) for kind in kinds}
         try:
-            started = time.perf_counter()
-            for start in range(0, size, 50_000):
-                backend.index(movies[start : start + 50_000])
-            index_s = time.perf_counter() - started
-            writes = write_labels(backend, VERSION, scores)
-            cold = first_searches(backend)
-            samples = latencies(backend, VERSION, rounds=2 if size < 500_000 else 1)
+            indexed = index_all(catalog, backends)
+            index_load = _load()
+            t0 = time.perf_counter()
+            scores = catalog.trend_scores()
+            scores_s = round(time.perf_counter() - t0, 1)
+            return [
+                run_backend(kind, backend, scores, Path(tmp))
+                | {"movies": size, "index_s": indexed[kind], "index_load": index_load}
+                | {"generate_s": indexed["generate_s"], "trend_scores_s": scores_s}
+                for kind, backend in backends.items()
+            ]
         finally:
-            if hasattr(backend, "drop"):
-                backend.drop()
-            backend.close()  # type: ignore[attr-defined]
-        db_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6 if kind == "sqlite" else None
+            for backend in backends.values():
+                if hasattr(backend, "drop"):
+                    backend.drop()
+                backend.close()  # type: ignore[attr-defined]
+
+
+def run_backend(kind: str, backend: SearchBackend, scores: Any, directory: Path) -> dict[str, Any]:
+    writes = write_labels(backend, VERSION, scores)
+    write_load = _load()
+    positive = sum(int((scores.calibrated(label) > 0).sum()) for label in TREND_LABELS)
+    cold = first_searches(backend)
+    size = len(scores.ids)
+    samples = latencies(backend, VERSION, rounds=2 if size < 500_000 else 1)
     return {
         "backend": kind,
-        "movies": size,
-        "index_s": round(index_s, 1),
         "label_write_s_median": round(statistics.median(writes), 3),
         "label_write_s_max": round(max(writes), 3),
-        "search_p50_ms": round(_pct(samples["boosted"], 0.5), 1),
-        "search_p99_ms": round(_pct(samples["boosted"], 0.99), 1),
-        "noboost_p50_ms": round(_pct(samples["plain"], 0.5), 1),
-        "noboost_p99_ms": round(_pct(samples["plain"], 0.99), 1),
-        "first_search_p50_ms": round(_pct(cold, 0.5), 1),
+        "label_write_movies_per_label": round(positive / len(TREND_LABELS)),
+        "label_write_load": write_load,
+        "search_p50_ms": round(_pct(samples["boosted"], 0.5), 2),
+        "search_p99_ms": round(_pct(samples["boosted"], 0.99), 2),
+        "noboost_p50_ms": round(_pct(samples["plain"], 0.5), 2),
+        "noboost_p99_ms": round(_pct(samples["plain"], 0.99), 2),
+        "first_search_p50_ms": round(_pct(cold, 0.5), 2),
         "first_search_max_ms": round(max(cold), 1),
-        "db_mb": db_mb,
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "store_mb": size_mb(kind, backend, directory),
+        "search_load": _load(),
     }
 
 
@@ -81,9 +125,11 @@ def first_searches(backend: SearchBackend) -> list[float]:
 
 
 def main(argv: list[str]) -> int:
-    kind, sizes = argv[0], [int(s) for s in argv[1:]]
+    kinds, sizes = argv[0].split(","), [int(s) for s in argv[1:]]
+    vocabulary = Vocabulary.from_movies(load_catalog(Settings().movies_path).movies)
     for size in sizes:
-        print(json.dumps(measure(kind, size)), flush=True)
+        for row in measure(kinds, size, vocabulary):
+            print(json.dumps(row), flush=True)
     return 0
 
 

@@ -18,8 +18,13 @@ def s_stem(word: str) -> str:
     return word
 
 
+def tokens(text: str) -> list[str]:
+    """Lowercase word tokens, before stemming."""
+    return _TOKEN.findall(text.lower())
+
+
 def terms(text: str) -> list[str]:
-    return [s_stem(t) for t in _TOKEN.findall(text.lower())]
+    return [s_stem(t) for t in tokens(text)]
 
 
 class Bm25Index:
@@ -36,10 +41,33 @@ class Bm25Index:
         shape = (len(documents), max(len(self.vocabulary), 1))
         tf = sparse.csc_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
         tf.sum_duplicates()
-        lengths = np.asarray(tf.sum(axis=1)).ravel()
+        self._fit(tf, np.asarray(tf.sum(axis=1)).ravel(), k1, b)
+
+    @classmethod
+    def from_counts(
+        cls,
+        tf: sparse.csc_matrix,
+        vocabulary: dict[str, int],
+        lengths: np.ndarray,
+        k1: float = 1.2,
+        b: float = 0.75,
+    ) -> Bm25Index:
+        """An index from term counts (documents × the vocabulary's columns) and document lengths in terms.
+
+        The columns may be a subset of the documents' terms (only the terms to be scored): ``lengths`` carries
+        the full lengths, so the scores equal those of the index built from the texts.
+        """
+        index = cls.__new__(cls)
+        index.vocabulary = dict(vocabulary)
+        tf = sparse.csc_matrix(tf, dtype=np.float32)
+        tf.sum_duplicates()
+        index._fit(tf, lengths, k1, b)
+        return index
+
+    def _fit(self, tf: sparse.csc_matrix, lengths: np.ndarray, k1: float, b: float) -> None:
         norm = k1 * (1 - b + b * lengths / max(float(lengths.mean()) if len(lengths) else 1.0, 1e-9))
         df = np.diff(tf.indptr).astype(np.float32)
-        n = max(len(documents), 1)
+        n = max(tf.shape[0], 1)
         self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
         self._tf = tf
         self._norm = norm.astype(np.float32)
