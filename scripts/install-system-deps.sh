@@ -14,6 +14,7 @@ command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)  # builds Elastic
 command -v curl >/dev/null || need+=(curl)
 command -v unzip >/dev/null || need+=(unzip)
 command -v socat >/dev/null || need+=(socat)  # a relay the hung-server tests pause (SIGSTOP)
+command -v wrk >/dev/null || need+=(wrk)  # the API benches' load generator (bench/load.py)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

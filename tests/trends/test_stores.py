@@ -54,6 +54,22 @@ def test_a_reader_sees_each_new_snapshot_from_another_writer(store_url: str) -> 
     writer.close()
 
 
+def test_a_reader_decodes_each_snapshot_once(store_url: str) -> None:
+    """The API reads the trends on every search: while nothing was written, the same decoded trends come
+    back; a replace (even with equal trends, from another writer) is a new snapshot, decoded again."""
+    reader, writer = open_trend_store(store_url), open_trend_store(store_url)
+    writer.replace([trend("a", 2.0), trend("b", 1.0)])
+    first = reader.top()
+    again = reader.top()
+    assert again == first and all(x is y for x, y in zip(again, first, strict=True))
+    assert reader.top(1)[0] is first[0]
+    writer.replace([trend("a", 2.0), trend("b", 1.0)])
+    renewed = reader.top()
+    assert renewed == first and renewed[0] is not first[0]
+    reader.close()
+    writer.close()
+
+
 def test_history_of_a_hashtag(store_url: str) -> None:
     store = open_trend_store(store_url)
     store.replace([trend("SharkWeek", 3.0, history=(0, 1, 5, 9))])

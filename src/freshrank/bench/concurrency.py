@@ -6,9 +6,10 @@ private Redis trend store), mixed boosted searches from 1, 20 and 50 clients, ea
 (the baseline of the same run), then with ``serve.workers`` processes (one per usable core by default);
 and 50 clients that each pause ``THINK_S`` (±50 %) after every answer, like people reading a page.
 
-The clients run in this process (asyncio + httpx) on the same cores as the server: their CPU seconds and
-the server's (all its processes) are reported beside each figure, so what the clients take from the server
-is visible. With clients that never pause, Little's law fixes the latency: p50 ≈ clients / throughput, so
+The clients are ``wrk`` (``bench/load.py``: a compiled load generator, a few µs of CPU per request; paced
+users through its ``delay()``), or, where wrk is not installed, asyncio + httpx in this process (~1 ms of
+CPU per request, on the server's cores). Their CPU and the server's (all its processes) are reported beside
+each figure. With clients that never pause, Little's law fixes the latency: p50 ≈ clients / throughput, so
 p99 within 3× of one client is out of reach for 50 of them on any server that does not serve ~17× one
 client's rate; the paced run shows the latency of 50 concurrent users below the server's capacity.
 """
@@ -21,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from freshrank.bench.load import run_wrk, server_cpu, wrk_missing, wrk_path
 from freshrank.bench.search import _load, _pct
-from freshrank.bench.soak import clients, start_stack, stop_stack
+from freshrank.bench.soak import clients, search_params, start_stack, stop_stack
 from freshrank.config import Settings
 from freshrank.console import err
 from freshrank.serve.api import worker_count
@@ -35,38 +38,37 @@ SECONDS = float(os.environ.get("FRESHRANK_CONCURRENCY_SECONDS", "30"))
 WARMUP_S = 10.0
 
 
-def _server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by the server process and its workers."""
-    import psutil
+def _paths() -> list[str]:
+    return [f"/api/search?{urlencode(p)}" for p in search_params()]
 
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in (root, *root.children(recursive=True)):
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+
+def _clients_run(base: str, count: int, seconds: float, think_s: float) -> dict[str, Any]:
+    """``count`` clients for ``seconds``: wrk when installed, else httpx clients in this process."""
+    if wrk_path():
+        think_ms = (round(think_s * 500), round(think_s * 1500))
+        return run_wrk(base, _paths(), count, seconds, think_ms)
+    record: list[tuple[float, float, int]] = []
+    before, started = time.process_time(), time.monotonic()
+    asyncio.run(clients(base, count, seconds, record, think_s))
+    ms = [r[1] for r in record]
+    return {
+        "requests": len(record),
+        "errors": sum(1 for r in record if r[2] != 200),
+        "requests_per_s": round(len(record) / seconds, 1),
+        "p50_ms": round(_pct(ms, 0.5), 1),
+        "p99_ms": round(_pct(ms, 0.99), 1),
+        "client_cpu_cores": round((time.process_time() - before) / (time.monotonic() - started), 2),
+    }
 
 
 def _measure(base: str, server_pid: int, count: int, think_s: float = 0.0) -> dict[str, Any]:
-    asyncio.run(clients(base, count, WARMUP_S, [], think_s))  # every server thread opens its reader
-    record: list[tuple[float, float, int]] = []
-    server_before, client_before, started = _server_cpu(server_pid), time.process_time(), time.monotonic()
-    asyncio.run(clients(base, count, SECONDS, record, think_s))
-    wall = time.monotonic() - started
-    ms = [r[1] for r in record]
-    figures = {
-        "requests": len(record),
-        "errors": sum(1 for r in record if r[2] != 200),
-        "requests_per_s": round(len(record) / SECONDS, 1),
-        "p50_ms": round(_pct(ms, 0.5), 1),
-        "p99_ms": round(_pct(ms, 0.99), 1),
-        "server_cpu_cores": round((_server_cpu(server_pid) - server_before) / wall, 2),
-        "client_cpu_cores": round((time.process_time() - client_before) / wall, 2),
-        "load": _load(),
-    }
+    _clients_run(base, count, WARMUP_S, think_s)  # every server thread opens its reader
+    server_before, started = server_cpu(server_pid), time.monotonic()
+    figures = _clients_run(base, count, SECONDS, think_s)
+    figures["server_cpu_cores"] = round(
+        (server_cpu(server_pid) - server_before) / (time.monotonic() - started), 2
+    )
+    figures["load"] = _load()
     err.print(f"{count} clients (think {think_s} s): {figures}")
     return figures
 
@@ -108,7 +110,10 @@ def run() -> dict[str, Any]:
         "seconds_per_run": SECONDS,
         "cores": os.cpu_count(),
         "think_s": THINK_S,
+        "load_generator": "wrk" if wrk_path() else "httpx in the bench process",
     }
+    if not wrk_path():
+        err.print(f"[yellow]{wrk_missing()}[/]")
     for count in dict.fromkeys((1, workers)):
         figures.update(_configuration(count))
     return figures

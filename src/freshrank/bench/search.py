@@ -4,7 +4,10 @@ same kind measured in the same run (issue 14).
 * ``sqlite_*``: embedded SQLite in process, a mixed query set (empty, one word, several words; with and
   without a genre; pages 1, 11 and 101), ``ROUNDS`` rounds in random order; p50/p99 boosted vs no boost.
 * ``api_*``: ``freshrank serve api`` on that database with 20 live trends in its trend store, 20 concurrent
-  clients for ``API_SECONDS`` each (boosted, then ``boost=false``): p50/p99, errors, requests/s.
+  clients for ``API_SECONDS`` each (boosted, then ``boost=false``): p50/p99, errors, requests/s, the server's
+  and the clients' CPU. The clients are ``wrk`` (``bench/load.py``); ``api_httpx_*`` repeats the boosted run
+  with asyncio + httpx clients in this process, which take ~1 ms of CPU per request from the server's cores
+  (the only clients when wrk is not installed).
 * ``opensearch_*``: index the catalogue, write each label's scores (``put_scores``: bulk of the positive
   scores, one refresh, then the registry flip), search p99 boosted vs no boost over the same query set.
 * ``fresh_trend_*``: with the embedding classifier fitted (catalogue encoded, cached under the cache dir), a
@@ -30,7 +33,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from freshrank.bench.load import run_wrk, server_cpu, wrk_missing, wrk_path
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.bench.servers import free_port
 from freshrank.catalog.loader import load_catalog
@@ -183,7 +188,41 @@ async def _clients(base: str, params: list[dict[str, Any]], seconds: float) -> t
     return samples, errors
 
 
+def _httpx_run(base: str, params: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """API_CLIENTS asyncio + httpx clients in this process (on the server's cores)."""
+    asyncio.run(_clients(base, params, 3.0))  # warm-up
+    before, started = time.process_time(), time.monotonic()
+    samples, errors = asyncio.run(_clients(base, params, seconds))
+    return {
+        "requests": len(samples),
+        "errors": errors,
+        "requests_per_s": round(len(samples) / seconds, 1),
+        "p50_ms": round(_pct(samples, 0.5), 2),
+        "p99_ms": round(_pct(samples, 0.99), 2),
+        "client_cpu_cores": round((time.process_time() - before) / (time.monotonic() - started), 2),
+    }
+
+
+def _api_run(base: str, pid: int, params: list[dict[str, Any]], httpx: bool) -> dict[str, Any]:
+    """API_CLIENTS clients for API_SECONDS (wrk, or httpx when asked or wrk is missing), with CPU figures."""
+    before, started = server_cpu(pid), time.monotonic()
+    if httpx or not wrk_path():
+        figures = _httpx_run(base, params, API_SECONDS)
+    else:
+        paths = [f"/api/search?{urlencode(p)}" for p in params]
+        run_wrk(base, paths, API_CLIENTS, 3.0)  # warm-up
+        before, started = server_cpu(pid), time.monotonic()
+        figures = run_wrk(base, paths, API_CLIENTS, API_SECONDS)
+    cores = (server_cpu(pid) - before) / (time.monotonic() - started)
+    figures["server_cpu_cores"] = round(cores, 2)
+    figures["server_cpu_ms_per_request"] = round(1000 * cores / max(figures["requests_per_s"], 1e-9), 2)
+    figures["load"] = _load()
+    return figures
+
+
 def bench_api(settings_env: dict[str, str]) -> dict[str, Any]:
+    """20 clients × API_SECONDS on ``serve api``: boosted and ``boost=false`` from wrk, then boosted from
+    httpx clients in this process (the comparison: what in-process clients take from the server)."""
     import httpx
 
     port = free_port()
@@ -200,23 +239,22 @@ def bench_api(settings_env: dict[str, str]) -> dict[str, Any]:
                 time.sleep(0.2)
         boosted = [{"q": t, "genre": g or "", "offset": o} for t in TEXTS for g in GENRES for o in OFFSETS]
         plain = [{**p, "boost": "false"} for p in boosted]
-        figures: dict[str, Any] = {}
-        for prefix, params in (("api", boosted), ("api_noboost", plain)):
-            asyncio.run(_clients(base, params, 3.0))  # warm-up
-            samples, errors = asyncio.run(_clients(base, params, API_SECONDS))
-            figures.update(
-                {
-                    f"{prefix}_requests": len(samples),
-                    f"{prefix}_errors": errors,
-                    f"{prefix}_requests_per_s": round(len(samples) / API_SECONDS, 1),
-                    f"{prefix}_p50_ms": round(_pct(samples, 0.5), 2),
-                    f"{prefix}_p99_ms": round(_pct(samples, 0.99), 2),
-                    f"{prefix}_load": _load(),
-                }
-            )
+        runs = [("api", boosted, False), ("api_noboost", plain, False)]
+        if wrk_path():
+            runs.append(("api_httpx", boosted, True))
+        else:
+            err.print(f"[yellow]{wrk_missing()}[/]")
+        figures: dict[str, Any] = {
+            "api_load_generator": "wrk" if wrk_path() else "httpx in the bench process"
+        }
+        for prefix, params, in_process in runs:
+            run = _api_run(base, server.pid, params, in_process)
+            figures.update({f"{prefix}_{k}": v for k, v in run.items()})
             err.print(
-                f"{prefix}: {len(samples) / API_SECONDS:.0f} req/s, p50 {_pct(samples, 0.5):.1f} ms, "
-                f"p99 {_pct(samples, 0.99):.1f} ms, {errors} errors, load {_load()}"
+                f"{prefix}: {run['requests_per_s']:.0f} req/s, p50 {run['p50_ms']:.1f} ms, "
+                f"p99 {run['p99_ms']:.1f} ms, {run['errors']} errors; CPU server {run['server_cpu_cores']} "
+                f"({run['server_cpu_ms_per_request']} ms/request) + clients {run['client_cpu_cores']} cores; "
+                f"load {run['load']}"
             )
         for stat in ("p50_ms", "p99_ms", "requests_per_s"):
             ratio = figures[f"api_{stat}"] / max(figures[f"api_noboost_{stat}"], 1e-9)

@@ -22,8 +22,11 @@ def _holds_token(settings: Settings, authorization: str | None) -> bool:
     return secrets.compare_digest(given.strip().encode(), expected.encode())
 
 
-def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
-    """The client's address and whether it sent the API token (searches then may score new labels)."""
+async def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The client's address and whether it sent the API token (searches then may score new labels).
+
+    ``async`` though it never waits: FastAPI runs a plain ``def`` dependency in its thread pool, one more
+    hand-off per search."""
     settings: Settings = request.app.state.workbench.settings
     client = request.client.host if request.client else "unknown"
     return Caller(client, _holds_token(settings, authorization))

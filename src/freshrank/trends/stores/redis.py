@@ -9,7 +9,8 @@ Keys (``prefix`` defaults to ``freshrank:trends``; set it with ``?prefix=`` in t
 
 ``replace()`` writes all three in one MULTI/EXEC transaction (delete, write, expire), so readers see the
 old snapshot or the new one, never a mix; every key expires after the TTL, so a dead stream leaves no
-stale trends. Readers also use one MULTI/EXEC to read the ranking and the details consistently.
+stale trends. Readers use one MULTI/EXEC to read the stamp, the ranking and the details consistently, and
+keep the decoded snapshot: while ``updated`` is unchanged, ``top`` costs one GET.
 
 A hung server (paused, not dead) must not hold every caller: connects and replies time out after
 ``?timeout=`` seconds (default ``DEFAULT_TIMEOUT_S``), and a circuit breaker per server (pybreaker, shared by
@@ -65,6 +66,7 @@ class RedisTrendStore:
             f"{self.prefix}:details",
             f"{self.prefix}:updated",
         )
+        self._snapshot: tuple[bytes, list[Trend]] | None = None  # (``updated`` stamp, its trends)
 
     @property
     def keys(self) -> tuple[str, str, str]:
@@ -77,19 +79,25 @@ class RedisTrendStore:
         if trends:
             pipe.zadd(self.top_key, {tag_key(t.hashtag): t.score for t in trends})
             pipe.hset(self.details_key, mapping={tag_key(t.hashtag): encode(t) for t in trends})
-        pipe.set(self.updated_key, f"{time.time():.3f}")
+        pipe.set(self.updated_key, f"{time.time():.6f}")  # the readers' cache key: one per snapshot
         for key in self.keys:
             pipe.expire(key, self.ttl_seconds)
         self._call(pipe.execute)
 
     def top(self, n: int | None = None) -> list[Trend]:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.zrevrange(self.top_key, 0, -1)
-        pipe.hgetall(self.details_key)
-        members, details = self._call(pipe.execute)
-        trends = [decode(details[m]) for m in members if m in details]
-        trends = ranked(trends)
-        return trends if n is None else trends[: max(n, 0)]
+        """The snapshot, decoded once per snapshot: a reader (the API, on every search) asks Redis only for
+        its ``updated`` stamp, which every ``replace`` (here or in another process) rewrites."""
+        stamp = self._call(self._redis.get, self.updated_key)
+        cached = self._snapshot
+        if stamp is None or cached is None or cached[0] != stamp:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(self.updated_key)
+            pipe.zrevrange(self.top_key, 0, -1)
+            pipe.hgetall(self.details_key)
+            stamp, members, details = self._call(pipe.execute)
+            cached = (stamp, ranked([decode(details[m]) for m in members if m in details]))
+            self._snapshot = cached if stamp is not None else None
+        return list(cached[1]) if n is None else cached[1][: max(n, 0)]
 
     def history(self, hashtag: str, n: int | None = None) -> list[int]:
         raw = self._call(self._redis.hget, self.details_key, tag_key(hashtag))
