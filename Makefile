@@ -51,8 +51,8 @@ services-down:
 	bash scripts/services.sh down
 
 lint: install
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests experiments
+	$(VENV)/bin/ruff format --check src tests experiments
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -3,19 +3,18 @@
 Usage: python experiments/evaluate_model.py MODEL_DIR [--torch]
 """
 
-import gzip
 import json
 import sys
 import time
 from pathlib import Path
 
-from freshrank.catalog.models import Movie
 from freshrank.classify.models import load_model_dir
 from freshrank.config import Settings
+from freshrank.train.lifecycle import load_movies
 from freshrank.train.quality import evaluate_classifier, read_judgments
 
 settings = Settings(state_dir=Path(".devdata/state"))
-movies = [Movie.model_validate(json.loads(line)) for line in gzip.open(settings.movies_path, "rt")]
+movies = load_movies(settings)
 judgments = read_judgments(settings.judgments_dir / "keyword_judgments.csv")
 classifier = load_model_dir(Path(sys.argv[1]), settings, onnx="--torch" not in sys.argv)
 t = time.perf_counter()

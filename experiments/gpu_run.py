@@ -3,11 +3,11 @@
 Usage: python experiments/gpu_run.py DATA_DIR OUT_DIR [--dry]   (--dry: tiny CPU smoke test)
 Writes: base_docs.npy (fp16 catalogue embeddings of the frozen base encoder), cross_scores.npz
 (entailment log-odds per model/template/trend over the whole catalogue), heads.npz, metrics.json,
-cross.tgz.partN (fp16 weights of the candidate chosen by leave-one-trend-out CV, split to fit transfer limits).
+cross.tgz.partN (fp16 weights of the candidate chosen by leave-one-trend-out CV, split to fit transfer
+limits).
 """
 
 import csv
-import gzip
 import json
 import shutil
 import subprocess
@@ -16,24 +16,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+from freshrank.classify.labels import label_words
+from safetensors.torch import load_file, save_file
 
-from freshrank.catalog.models import Movie
 from freshrank.classify.cross import TorchPairClassifier
 from freshrank.classify.encoder import TorchEncoder
-from freshrank.classify.labels import label_words
 from freshrank.classify.models import _log_odds_entailment
 from freshrank.config import Settings
+from freshrank.train.lifecycle import load_movies
 from freshrank.train.trainer import TrainParams, train
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
 dry = "--dry" in sys.argv
 out.mkdir(parents=True, exist_ok=True)
 settings = Settings(data_dir=data, state_dir=Path("/tmp/frstate"))
-movies = [Movie.model_validate(json.loads(line)) for line in gzip.open(settings.movies_path, "rt")]
+movies = load_movies(settings)
 if dry:
     movies = movies[:40]
 docs = [m.document for m in movies]
-trends = sorted({r["trend"] for r in csv.DictReader(open(data / "judgments" / "keyword_judgments.csv"))})
+judged = (data / "judgments" / "keyword_judgments.csv").read_text().splitlines()
+trends = sorted({r["trend"] for r in csv.DictReader(judged)})
 metrics: dict = {"trends": trends, "n_docs": len(docs)}
 t = time.time()
 base = TorchEncoder().encode(docs, batch_size=256)
@@ -90,7 +92,6 @@ chosen = (
     else "nli"
 )
 metrics["returned"] = chosen
-from safetensors.torch import load_file, save_file
 
 src = Path(f"/tmp/models/{chosen}")
 try:

@@ -4,7 +4,6 @@ Inputs: the device run's files (experiments/gpu_run.py): base_docs.npy, cross_sc
 Usage: python experiments/quality_cv.py GPU_OUT_DIR [RESULT_JSON]
 """
 
-import gzip
 import itertools
 import json
 import sys
@@ -12,18 +11,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from freshrank.catalog.models import Movie
-from freshrank.classify.encoder import TorchEncoder
 from freshrank.classify.labels import label_words
+
+from freshrank.classify.encoder import TorchEncoder
 from freshrank.classify.lexical import Bm25Index
 from freshrank.classify.models import NliHead, _log_odds_entailment, _standardise, combine_signals
 from freshrank.config import Settings
+from freshrank.train.lifecycle import load_movies
 from freshrank.train.quality import build_queries, leave_one_trend_out, ndcg_at_10, read_judgments
 
 gpu = Path(sys.argv[1])
 settings = Settings()
-movies = [Movie.model_validate(json.loads(line)) for line in gzip.open(settings.movies_path, "rt")]
+movies = load_movies(settings)
 docs = np.load(gpu / "base_docs.npy").astype(np.float32)
 docs /= np.linalg.norm(docs, axis=1, keepdims=True)
 assert len(docs) == len(movies)
@@ -44,7 +43,7 @@ signals: dict[tuple[str, str], np.ndarray] = {}
 for trend in trends:
     words = label_words(trend)
     vecs = encoder.encode([t.format(label=words) for t in COS_TEMPLATES])
-    for t, v in zip(COS_TEMPLATES, vecs):
+    for t, v in zip(COS_TEMPLATES, vecs, strict=True):
         signals[(f"cos:{t}", trend)] = _standardise(docs @ v)
     signals[("lexical", trend)] = _standardise(bm25.score(words))
     hyp = encoder.encode([NLI_TEMPLATE.format(label=words)])[0]
@@ -97,7 +96,7 @@ grid = (
 t0 = time.time()
 names = [json.dumps(c) for c in grid]
 table = {}
-for c, name in zip(grid, names):
+for c, name in zip(grid, names, strict=True):
     for trend in trends:
         table[(name, trend)] = evaluate(c, trend)
 print(f"{len(grid)} configs in {time.time() - t0:.0f}s", flush=True)
@@ -120,7 +119,7 @@ def report(label: str, candidates: list[str]) -> dict:
 
 
 def where(pred) -> list[str]:
-    return [n for c, n in zip(grid, names) if pred(c)]
+    return [n for c, n in zip(grid, names, strict=True) if pred(c)]
 
 
 # Single-signal references (no selection).
