@@ -111,6 +111,10 @@ class ServeSettings(BaseModel):
     max_body_bytes: int = 1 << 20  # the API and the KServe server answer 413 to larger request bodies
     # Server processes of `freshrank serve api` (uvicorn workers sharing the port); 0 = one per usable core.
     workers: int = Field(default=0, ge=0)
+    # glibc malloc in each API server process (serve/memory.py): at most this many arenas (0: glibc's 8 per
+    # core), and free memory given back to the system every malloc_trim_seconds (0: never).
+    malloc_arenas: int = Field(default=2, ge=0)
+    malloc_trim_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator("api_token")
     @classmethod

@@ -52,6 +52,7 @@ OUTAGE_S = 20.0
 BUCKET_S = 30.0
 LABEL_TTL_S = 90.0
 SAMPLE_S = 5.0
+WARMUP_S = 120.0  # growth is measured after this: caches filled, first labels scored, retention running
 TOKEN = "soak-token"
 
 
@@ -99,7 +100,12 @@ def prepare(root: Path, settings: Settings, search: str = "sqlite") -> tuple[str
 
     movies = load_catalog(settings.movies_path).movies
     calibration = Calibration.named(settings.search.calibration, settings.search.calibration_z)
-    version = scores_version(EmbeddingClassifier(cache_dir=settings.cache_dir), calibration)
+    classifier = EmbeddingClassifier(cache_dir=settings.cache_dir)
+    # The catalogue's embeddings are computed here once per checkout (cached in its state directory, in id
+    # order as the server reads them from the index): the soak measures the steady state, not a worker
+    # encoding 12,000 movies (minutes of CPU and a few hundred MB) on its first refresh.
+    classifier.fit(sorted(movies, key=lambda movie: movie.id))
+    version = scores_version(classifier, calibration)
     if search == "opensearch":
         url = f"opensearch://{OPENSEARCH}/freshrank-soak-{uuid.uuid4().hex[:10]}"
     else:
@@ -231,7 +237,7 @@ class Background:
         self.stack, self.seconds, self.words = stack, seconds, words
         self.stop = threading.Event()
         self.started = time.time()
-        self.samples: list[dict[str, float]] = []
+        self.samples: list[dict[str, Any]] = []
         self.judged: dict[tuple[str, int], int] = {}
         self.counts = {
             "feeds": 0,
@@ -305,7 +311,7 @@ class Background:
             self.samples.append(
                 {
                     "t": time.time() - self.started,
-                    "rss_mb": _rss_mb(self.stack.api.pid),
+                    **_rss_mb(self.stack.api.pid),
                     "db_mb": self.stack.search_mb(),
                     "load": os.getloadavg()[0],
                 }
@@ -333,22 +339,51 @@ class Background:
         self.outages.append(("opensearch", killed, time.time()))
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident memory of the server: its process and every child (the worker processes), in MiB."""
+def _rss_mb(pid: int) -> dict[str, Any]:
+    """Resident memory of the server, in MiB: ``rss_mb`` over its process and every child,
+    ``rss_mb_by_process`` per process ("supervisor", "worker <pid>", multiprocessing's "resource tracker")."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0.0
-    total = 0
+        return {"rss_mb": 0.0, "rss_mb_by_process": {}}
+    by_process: dict[str, float] = {}
     for process in processes:
         try:
-            total += process.memory_info().rss
+            by_process[_role(process, pid)] = process.memory_info().rss / 2**20
         except psutil.Error:  # a worker that just exited
             continue
-    return total / 2**20
+    return {"rss_mb": sum(by_process.values()), "rss_mb_by_process": by_process}
+
+
+def _role(process: Any, supervisor: int) -> str:
+    if process.pid == supervisor:
+        return "supervisor"
+    if "resource_tracker" in " ".join(process.cmdline()):
+        return "resource tracker"
+    return f"worker {process.pid}"
+
+
+def _per_process(samples: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each server process's RSS over the run: [first, last, max] MiB."""
+    series: dict[str, list[float]] = {}
+    for sample in samples:
+        for name, mb in sample["rss_mb_by_process"].items():
+            series.setdefault(name, []).append(mb)
+    return {name: [round(mb[0], 1), round(mb[-1], 1), round(max(mb), 1)] for name, mb in series.items()}
+
+
+def _slope(samples: list[dict[str, Any]], key: str, after_s: float) -> float | None:
+    """Growth of ``key`` in MiB per minute after ``after_s`` (least squares); None with too few samples."""
+    import numpy as np
+
+    points = [(s["t"], s[key]) for s in samples if s["t"] >= after_s]
+    if len(points) < 3:
+        return None
+    t, y = np.array(points).T
+    return round(float(np.polyfit(t, y, 1)[0]) * 60, 2)
 
 
 def _size(path: Path) -> int:
@@ -366,6 +401,20 @@ def judgments_lost(stack: Stack, judged: dict[tuple[str, int], int]) -> int:
     stored = {(j.trend, j.doc_id): j.grade for j in store.judgments()}
     store.close()
     return sum(1 for key, grade in judged.items() if stored.get(key) != grade)
+
+
+def log_warnings(path: Path, top: int = 8) -> dict[str, int]:
+    """The server's most frequent warnings and errors (time and numbers left out), with their counts."""
+    import re
+    from collections import Counter
+
+    lines = path.read_text(errors="replace").splitlines()
+    found = Counter(
+        re.sub(r"\d+", "N", line.split("WARNING" if "WARNING" in line else "ERROR", 1)[1]).strip()
+        for line in lines
+        if "WARNING" in line or "ERROR" in line
+    )
+    return dict(found.most_common(top))
 
 
 def summarise(
@@ -392,8 +441,9 @@ def summarise(
     for lo in range(0, int(seconds), int(BUCKET_S)):
         ms = [r[1] for r in record if lo <= r[0] - started < lo + BUCKET_S]
         if ms:
+            errors = sum(1 for r in record if lo <= r[0] - started < lo + BUCKET_S and r[2] >= 500)
             buckets.append({"t": lo, "requests": len(ms), "p50_ms": round(_pct(ms, 0.5), 1),
-                            "p99_ms": round(_pct(ms, 0.99), 1)})  # fmt: skip
+                            "p99_ms": round(_pct(ms, 0.99), 1), "5xx": errors})  # fmt: skip
     rss = [s["rss_mb"] for s in bg.samples]
     db = [s["db_mb"] for s in bg.samples]
     return {
@@ -411,6 +461,9 @@ def summarise(
         "soak_rss_mb_first_last_max": [round(rss[0], 1), round(rss[-1], 1), round(max(rss), 1)]
         if rss
         else [],
+        "soak_rss_mb_per_process_first_last_max": _per_process(bg.samples),
+        "soak_rss_mb_per_min_after_warmup": _slope(bg.samples, "rss_mb", WARMUP_S),
+        "soak_db_mb_per_min_after_warmup": _slope(bg.samples, "db_mb", WARMUP_S),
         "soak_db_mb_first_last_max": [round(db[0], 1), round(db[-1], 1), round(max(db), 1)] if db else [],
         "soak_feeds": bg.counts["feeds"],
         "soak_feeds_failed": bg.counts["feeds_failed"],
@@ -441,10 +494,19 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     axes[0].plot(middle, [b["p99_ms"] for b in buckets], marker="o", label="p99")
     axes[0].plot(middle, [b["p50_ms"] for b in buckets], marker="o", label="p50")
     axes[0].set_ylabel(f"search ms per {BUCKET_S:g} s")
-    axes[0].legend()
+    axes[0].set_yscale("log")
+    axes[0].legend(loc="upper left")
+    errors = axes[0].twinx()
+    errors.bar(middle, [b["5xx"] for b in buckets], width=BUCKET_S * 0.8, color="red", alpha=0.3)
+    errors.set_ylabel("5xx per bucket (bars)")
+    errors.set_ylim(bottom=0)
     samples = figures["soak_samples"]
-    axes[1].plot([s["t"] for s in samples], [s["rss_mb"] for s in samples])
+    axes[1].plot([s["t"] for s in samples], [s["rss_mb"] for s in samples], label="all processes")
+    for name in figures["soak_rss_mb_per_process_first_last_max"]:
+        shown = [(s["t"], s["rss_mb_by_process"][name]) for s in samples if name in s["rss_mb_by_process"]]
+        axes[1].plot([t for t, _ in shown], [mb for _, mb in shown], linewidth=0.8, label=name)
     axes[1].set_ylabel("API server RSS (MB)")
+    axes[1].legend(fontsize=7)
     axes[2].plot([s["t"] for s in samples], [s["db_mb"] for s in samples])
     axes[2].set_ylabel(f"search index ({figures['soak_search']}, MB)")
     axes[2].set_xlabel("seconds")
@@ -483,6 +545,7 @@ def run() -> dict[str, Any]:
             figures = summarise(record, bg, started, seconds)
             figures["soak_search"] = search
             figures["soak_judgments_lost"] = judgments_lost(stack, bg.judged)
+            figures["soak_api_warnings"] = log_warnings(stack.root / "api.log")
         finally:
             stop_stack(stack)
     plot(figures, Path(os.environ.get("FRESHRANK_SOAK_PLOT", "soak.png")))

@@ -32,6 +32,7 @@ from freshrank.config import Settings
 from freshrank.metrics import SEARCH_LATENCY, SEARCH_REQUESTS, multiprocess_metrics
 from freshrank.serve.docs import docs_router
 from freshrank.serve.limits import ASGIApp, Message, Receive, RequestLimits, Scope, Send
+from freshrank.serve.memory import Trimmer, limit_arenas
 from freshrank.serve.routes import WEB_DIR, ops_routes, read_routes, write_routes
 from freshrank.serve.security import public_message, token_guard, validation_message
 from freshrank.serve.snapshots import SnapshotNotFound
@@ -134,10 +135,13 @@ def create_app(settings: Settings, *, warm_up: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_arenas(settings.serve.malloc_arenas)  # before the request threads start
+        trimmer = Trimmer(settings.serve.malloc_trim_seconds).start()
         wb.open_stores()
         if warm_up:
             threading.Thread(target=wb.warm_up, name="workbench-warm-up", daemon=True).start()
         yield
+        trimmer.stop()
         wb.close()
 
     app = FastAPI(
