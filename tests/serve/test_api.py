@@ -14,6 +14,7 @@ from freshrank.evaluate.base import QueryId
 from freshrank.evaluate.metrics import judged_at_k, ndcg_at_k, precision_at_k
 from freshrank.evaluate.store import open_judgment_store
 from freshrank.serve.api import create_app
+from freshrank.serve.schemas import SearchOut
 from freshrank.trends import Trend, open_trend_store
 from tests.serve.conftest import TOKEN, TRENDS, XSS_HASHTAG, XSS_TITLE, build_state, make_settings
 
@@ -31,6 +32,8 @@ def search(client: TestClient, **params: Any) -> dict[str, Any]:
     response = client.get("/api/search", params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    # The answer is built as plain data and serialised as it is: exactly SearchOut's shape and types.
+    assert SearchOut.model_validate_json(response.content, strict=True).model_dump(mode="json") == body
     return body
 
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
 
 from freshrank.classify.registry import EMBEDDING, RegistryReader
 from freshrank.evaluate.base import Judgment, QueryId
@@ -53,6 +53,7 @@ from freshrank.serve.workbench import (
     query_figures,
     query_qrels,
     rank_page,
+    search_answer,
     search_out,
     trend_history,
 )
@@ -70,7 +71,7 @@ def read_routes(wb: Workbench) -> APIRouter:
     @router.get("/search", response_model=SearchOut)
     def search(params: Annotated[SearchParams, Query()], caller: Who) -> Response:
         """Ranked movies with the explanation of each score: text relevance plus weight × trend score."""
-        return _json(search_out(wb, caller, params))
+        return _json(search_answer(wb, caller, params))
 
     @router.get("/query-metrics", response_model=QueryMetrics)
     def query_metrics(params: Annotated[SearchParams, Query()], caller: Who) -> QueryMetrics:
@@ -158,10 +159,10 @@ def read_routes(wb: Workbench) -> APIRouter:
     return router
 
 
-def _json(model: BaseModel) -> Response:
-    """A model built here, serialised as is: FastAPI would validate it again first, in a second trip
-    through the thread pool (a tenth of a search's CPU under load)."""
-    return Response(model.model_dump_json(by_alias=True), media_type="application/json")
+def _json(answer: dict[str, Any]) -> Response:
+    """An answer built here in its response model's shape, serialised as it is: FastAPI would validate it
+    first, in a second trip through the thread pool (``tests/serve/test_api.py`` checks the shape)."""
+    return Response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 def _genres(wb: Workbench) -> list[str]:
