@@ -347,6 +347,18 @@ def test_health_degraded_when_the_trend_store_is_down(tmp_path: Path, workbench_
         assert degraded.get("/api/trends").status_code == 503
 
 
+def test_refresh_answers_503_when_the_search_engine_is_down(
+    tmp_path: Path, workbench_settings: Settings
+) -> None:
+    # Nothing listens on port 1: a real refused connection, as when OpenSearch is stopped (the soak's outage).
+    settings = make_settings(tmp_path, search_url="opensearch://127.0.0.1:1/wb-test-down")
+    settings.trend_store_url = workbench_settings.resolved_trend_store_url
+    with TestClient(create_app(settings)) as no_engine:
+        response = no_engine.post("/api/refresh", headers=AUTH)
+        assert response.status_code == 503, response.text
+        assert response.json()["detail"].startswith("refresh failed: OpenSearch")
+
+
 def test_page_and_security_headers(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "relevance workbench" in page.text

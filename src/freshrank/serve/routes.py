@@ -278,7 +278,12 @@ def write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
     @router.post("/refresh")
     def refresh() -> dict[str, Any]:
         """Score the trending labels the current model has not scored yet."""
-        report = wb.loop.refresh()
+        try:
+            report = wb.loop.refresh()
+        except Unavailable:
+            raise
+        except Exception as exc:  # the search engine down or hung (an OpenSearchError...): 503, not a 500
+            raise Unavailable(f"refresh failed: {exc}") from exc
         wb.monitor_cache = None  # the decision may change now that new labels are scored
         return {"refreshed": True, "report": plain(report)}
 
