@@ -101,6 +101,7 @@ def run_backend(kind: str, backend: SearchBackend, scores: Any, directory: Path)
         "backend": kind,
         "label_write_s_median": round(statistics.median(writes), 3),
         "label_write_s_max": round(max(writes), 3),
+        "label_write_s": [round(w, 2) for w in writes],
         "label_write_movies_per_label": round(positive / len(TREND_LABELS)),
         "label_write_load": write_load,
         "search_p50_ms": round(_pct(samples["boosted"], 0.5), 2),
