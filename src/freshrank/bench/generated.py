@@ -119,7 +119,7 @@ class _Field:
 
 
 class GeneratedCatalog:
-    """``count`` synthetic movies, ids ``start_id..``, deterministic for a seed, produced chunk by chunk."""
+    """``count`` synthetic movies, ids ``start_id..``, chunk by chunk; the same for a seed and chunk size."""
 
     def __init__(
         self, vocabulary: Vocabulary, count: int, seed: int = 7, start_id: int = 1, chunk: int = CHUNK
@@ -142,10 +142,14 @@ class GeneratedCatalog:
     def _rng(self, number: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, number])
 
-    def _words(self, rng: np.random.Generator, field: str, p: np.ndarray, size: int) -> _Field:
+    def _offsets(self, rng: np.random.Generator, field: str, size: int) -> np.ndarray:
+        """Where each movie's values of ``field`` start in a flat array (lengths by real frequency)."""
         lengths = self.vocabulary.lengths[field]
         counts = lengths.values[lengths.draw(rng, size)].astype(np.int64)
-        offsets = np.concatenate(([0], np.cumsum(counts)))
+        return np.concatenate(([0], np.cumsum(counts)))
+
+    def _words(self, rng: np.random.Generator, field: str, p: np.ndarray, size: int) -> _Field:
+        offsets = self._offsets(rng, field, size)
         return _Field(rng.choice(len(p), size=int(offsets[-1]), p=p), offsets)
 
     def _texts(self, rng: np.random.Generator, size: int) -> dict[str, _Field]:
@@ -157,9 +161,7 @@ class GeneratedCatalog:
         }
 
     def _names(self, rng: np.random.Generator, field: str, pool: Pool, size: int) -> _Field:
-        lengths = self.vocabulary.lengths[field]
-        counts = lengths.values[lengths.draw(rng, size)].astype(np.int64)
-        offsets = np.concatenate(([0], np.cumsum(counts)))
+        offsets = self._offsets(rng, field, size)
         return _Field(pool.draw(rng, int(offsets[-1])), offsets)
 
     def _genres(self, rng: np.random.Generator, size: int) -> Iterator[list[str]]:
