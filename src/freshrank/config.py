@@ -115,6 +115,9 @@ class ServeSettings(BaseModel):
     # core), and free memory given back to the system every malloc_trim_seconds (0: never).
     malloc_arenas: int = Field(default=2, ge=0)
     malloc_trim_seconds: float = Field(default=60.0, ge=0)
+    # Searches run at once per server process (their own threads; other routes keep FastAPI's pool of 40).
+    # More threads only contend for the GIL: 20 clients on 2 processes, p99 21 ms with 2, 32-34 ms with 40.
+    search_threads: int = Field(default=2, ge=1)
 
     @field_validator("api_token")
     @classmethod

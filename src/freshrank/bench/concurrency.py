@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from freshrank.bench.load import run_wrk, server_cpu, wrk_missing, wrk_path
-from freshrank.bench.search import _load, _pct
+from freshrank.bench.load import client_figures, run_wrk, server_cpu, wrk_missing, wrk_path
+from freshrank.bench.search import _load
 from freshrank.bench.soak import clients, search_params, start_stack, stop_stack
 from freshrank.config import Settings
 from freshrank.console import err
@@ -50,15 +50,9 @@ def _clients_run(base: str, count: int, seconds: float, think_s: float) -> dict[
     record: list[tuple[float, float, int]] = []
     before, started = time.process_time(), time.monotonic()
     asyncio.run(clients(base, count, seconds, record, think_s))
-    ms = [r[1] for r in record]
-    return {
-        "requests": len(record),
-        "errors": sum(1 for r in record if r[2] != 200),
-        "requests_per_s": round(len(record) / seconds, 1),
-        "p50_ms": round(_pct(ms, 0.5), 1),
-        "p99_ms": round(_pct(ms, 0.99), 1),
-        "client_cpu_cores": round((time.process_time() - before) / (time.monotonic() - started), 2),
-    }
+    cores = (time.process_time() - before) / (time.monotonic() - started)
+    errors = sum(1 for r in record if r[2] != 200)
+    return client_figures([r[1] for r in record], errors, seconds, cores)
 
 
 def _measure(base: str, server_pid: int, count: int, think_s: float = 0.0) -> dict[str, Any]:

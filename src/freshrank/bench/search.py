@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from freshrank.bench.load import run_wrk, server_cpu, wrk_missing, wrk_path
+from freshrank.bench.load import client_figures, run_wrk, server_cpu, wrk_missing, wrk_path
+from freshrank.bench.load import percentile as _pct  # soak.py imports it from here
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.bench.servers import free_port
 from freshrank.catalog.loader import load_catalog
@@ -55,11 +56,6 @@ OPENSEARCH = os.environ.get("FRESHRANK_BENCH_OPENSEARCH", "127.0.0.1:9200")
 
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def mixed_requests(version: str, labels: tuple[str, ...]) -> list[SearchRequest]:
@@ -193,14 +189,8 @@ def _httpx_run(base: str, params: list[dict[str, Any]], seconds: float) -> dict[
     asyncio.run(_clients(base, params, 3.0))  # warm-up
     before, started = time.process_time(), time.monotonic()
     samples, errors = asyncio.run(_clients(base, params, seconds))
-    return {
-        "requests": len(samples),
-        "errors": errors,
-        "requests_per_s": round(len(samples) / seconds, 1),
-        "p50_ms": round(_pct(samples, 0.5), 2),
-        "p99_ms": round(_pct(samples, 0.99), 2),
-        "client_cpu_cores": round((time.process_time() - before) / (time.monotonic() - started), 2),
-    }
+    cores = (time.process_time() - before) / (time.monotonic() - started)
+    return client_figures(samples, errors, seconds, cores)
 
 
 def _api_run(base: str, pid: int, params: list[dict[str, Any]], httpx: bool) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
@@ -68,10 +70,15 @@ MONITOR_TTL = 30.0  # seconds a monitor decision is served before it is computed
 def read_routes(wb: Workbench) -> APIRouter:
     router = APIRouter(prefix="/api")
 
+    searching = anyio.CapacityLimiter(wb.settings.serve.search_threads)
+
     @router.get("/search", response_model=SearchOut)
-    def search(params: Annotated[SearchParams, Query()], caller: Who) -> Response:
+    async def search(params: Annotated[SearchParams, Query()], caller: Who) -> Response:
         """Ranked movies with the explanation of each score: text relevance plus weight × trend score."""
-        return _json(search_answer(wb, caller, params))
+        # A few threads of its own (serve.search_threads): forty searching threads only take the GIL from
+        # one another, and a slow store holds these, not the threads of /health and the other routes.
+        answer = await anyio.to_thread.run_sync(search_answer, wb, caller, params, limiter=searching)
+        return _json(answer)
 
     @router.get("/query-metrics", response_model=QueryMetrics)
     def query_metrics(params: Annotated[SearchParams, Query()], caller: Who) -> QueryMetrics:
