@@ -10,6 +10,7 @@ Usage: python experiments/cached_cross_cv.py N_CATALOGUE N_NLI EPOCHS [OUT_JSON]
 """
 
 import itertools
+import os
 import random
 import sys
 import time
@@ -25,7 +26,7 @@ from freshrank.classify.models import _log_odds_entailment, combine_signals
 from freshrank.train.data import catalog_pairs, load_pairs
 from freshrank.train.trainer import nli_loss
 
-TOP, TOKENS, BATCH, LR, SEED = 1, 80, 32, 1e-4, 0
+TOP, TOKENS, BATCH, LR, SEED = int(os.environ.get("TOP", 1)), 80, 32, 1e-4, 0
 TEMPLATE = "This movie is about {label}."
 started = time.perf_counter()
 n_catalogue, n_nli, epochs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
