@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,12 +92,8 @@ def read_routes(wb: Workbench) -> APIRouter:
     @router.get("/trends", response_model=list[TrendOut])
     def trends(n: Annotated[int, Query(ge=1, le=100)] = 20) -> list[TrendOut]:
         """The current top trends with their window counts for a sparkline."""
-        try:
+        with _unavailable_on_failure("trend store failed"):
             top = wb.trends.top(n)
-        except Unavailable:
-            raise
-        except Exception as exc:
-            raise Unavailable(f"trend store failed: {exc}") from exc
         return [
             TrendOut(
                 hashtag=t.hashtag,
@@ -164,6 +161,17 @@ def read_routes(wb: Workbench) -> APIRouter:
         return _latest_decision(wb)
 
     return router
+
+
+@contextmanager
+def _unavailable_on_failure(what: str) -> Iterator[None]:
+    """Any failure of a component's call raised as ``Unavailable`` (503 with the reason), not a 500."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as exc:
+        raise Unavailable(f"{what}: {exc}") from exc
 
 
 def _json(answer: dict[str, Any]) -> Response:
@@ -285,12 +293,8 @@ def write_routes(wb: Workbench, guard: Callable[..., None]) -> APIRouter:
     @router.post("/refresh")
     def refresh() -> dict[str, Any]:
         """Score the trending labels the current model has not scored yet."""
-        try:
+        with _unavailable_on_failure("refresh failed"):  # the search engine down or hung: 503, not a 500
             report = wb.loop.refresh()
-        except Unavailable:
-            raise
-        except Exception as exc:  # the search engine down or hung (an OpenSearchError...): 503, not a 500
-            raise Unavailable(f"refresh failed: {exc}") from exc
         wb.monitor_cache = None  # the decision may change now that new labels are scored
         return {"refreshed": True, "report": plain(report)}
 
