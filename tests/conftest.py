@@ -28,6 +28,9 @@ def _load_services_env() -> None:
 
 
 _load_services_env()
+# Tests build their own small registries: the packaged champion (on by default for users) only where a test
+# turns it on (tests/classify/test_shipped*.py, the demo's champion test).
+os.environ.setdefault("FRESHRANK_CLASSIFIER__SHIPPED", "false")
 
 # The shared data, when it is present (tests that need it say so with the `shared_data` fixture).
 SHARED_DATA = Path(

@@ -51,8 +51,9 @@ def data_dir(tmp_path: Path, shared_data: Path) -> Path:
     return root
 
 
-def _demo(data_dir: Path, state: Path) -> dict[str, object]:
+def _demo(data_dir: Path, state: Path, shipped: bool = False) -> dict[str, object]:
     env = {"FRESHRANK_STATE_DIR": str(state), "HF_HUB_OFFLINE": "1"}
+    env["FRESHRANK_CLASSIFIER__SHIPPED"] = str(shipped).lower()
     args = ["demo", "--data-dir", str(data_dir), "--background-rate", "0.2", "--json"]
     result = CliRunner().invoke(app, args, env=env)
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -81,6 +82,23 @@ def test_demo_shows_christmas_rising_and_reuses_work(data_dir: Path, tmp_path: P
     assert [h["id"] for h in again["family_after"]] == [h["id"] for h in doc["family_after"]]  # type: ignore[index]
 
 
+def test_a_fresh_install_demos_the_shipped_champion_against_both_baselines(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """As on a fresh clone (the packaged champion on, its default): the champion, not the embedding, boosts,
+    and the evaluation compares it with BM25 and with the embedding classifier's boost."""
+    from freshrank.classify.card import read_card
+    from freshrank.classify.shipped import SHIPPED_DIR
+
+    doc = _demo(data_dir, tmp_path / "state", shipped=True)
+    evaluation = doc["evaluation"]
+    version = read_card(SHIPPED_DIR).version
+    assert evaluation["model_version"].startswith(f"{version}+")  # type: ignore[index]  # + calibration
+    assert set(evaluation["embedding"]["per_query"]) == set(evaluation["per_query"])  # type: ignore[index]
+    after = {hit["id"] for hit in doc["family_after"][:3]}  # type: ignore[index]
+    assert after == CHRISTMAS_MOVIES
+
+
 def test_evaluation_table_names_the_champion_and_shows_the_lift(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's table: the champion's version in its title, the lift per group and on the mean."""
     from rich.console import Console
@@ -100,6 +118,14 @@ def test_evaluation_table_names_the_champion_and_shows_the_lift(monkeypatch: pyt
     }
     demo._show_evaluation(doc)
     text = console.export_text()
-    assert "champion hybrid-abc123" in text
+    assert "champion hybrid-abc123" in text and "embedding" not in text
     rows = [line for line in text.splitlines() if "#christmas|Family" in line or "mean" in line]
     assert len(rows) == 2 and all("+0.200 (+50%)" in row for row in rows)
+
+    embedding = {"ndcg@10": 0.321, "p@10": 0.4, "recall@100": 0.6}
+    demo._show_evaluation(
+        doc | {"embedding": {"per_query": {"#christmas|Family": embedding}, "mean": embedding}}
+    )
+    text = console.export_text()
+    rows = [line for line in text.splitlines() if "#christmas|Family" in line or "mean" in line]
+    assert "embedding" in text and len(rows) == 2 and all("0.321" in row for row in rows)

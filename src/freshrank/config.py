@@ -71,7 +71,7 @@ class ClassifierSettings(BaseModel):
     batch_size: int = 64
     # The champion packaged with freshrank is a fresh registry's initial champion (false: the embedding
     # classifier is); ``shipped_model`` points elsewhere (None: the one in the freshrank package).
-    shipped: bool = False
+    shipped: bool = True
     shipped_model: Path | None = None
 
 

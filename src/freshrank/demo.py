@@ -8,7 +8,7 @@ and evaluate on the shared judgments. A rerun reuses the embedding cache and the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from freshrank.catalog.loader import load_catalog
+from freshrank.classify.registry import EMBEDDING
 from freshrank.config import Settings, cli_settings
 from freshrank.console import err, out, print_json, progress
 from freshrank.loop.commands import open_loop
@@ -221,43 +222,70 @@ def _evaluate(loop: ScoringLoop, settings: Settings, show: bool) -> dict[str, An
         return {}
     classifier = loop.classifier()
     groups = len({j.query_id for j in judgments})
+    version = loop.version([])
+    compare_embedding = not version.startswith(EMBEDDING)
     with progress() as bar:
-        task = bar.add_task("evaluating (boosted + baseline)", total=2 * groups)
+        task = bar.add_task("evaluating (boosted + baselines)", total=(2 + compare_embedding) * groups)
         report = evaluate_judgments(
             loop,
             judgments,
             classifier=classifier.name if classifier else "",
-            model_version=loop.version([]),
+            model_version=version,
             catalog_size=loop.backend.count(),
             on_query=lambda _qid: bar.advance(task),
         )
-    doc = report.to_json()
+        doc = report.to_json()
+        if compare_embedding:
+            doc["embedding"] = _embedding_figures(settings, loop, judgments, lambda _q: bar.advance(task))
     if show:
         _show_evaluation(doc)
     return doc
 
 
+def _embedding_figures(
+    settings: Settings, loop: ScoringLoop, judgments: list[Any], on_query: Callable[[str], None]
+) -> dict[str, Any]:
+    """The same judged groups boosted by the untrained embedding classifier: the champion's other baseline."""
+    from freshrank.evaluate.metrics import MetricParams
+    from freshrank.evaluate.systems import evaluate_system, open_system
+
+    system = open_system(settings, loop.backend, EMBEDDING)
+    result = evaluate_system(system, judgments, MetricParams(), on_query)
+    return {"mean": result.mean, "per_query": result.per_query}
+
+
 def _show_evaluation(doc: dict[str, Any]) -> None:
     """Boosted search vs the BM25 baseline per judged group and on the mean, under the champion's version."""
     model = doc.get("model_version") or doc["classifier"]
+    embedding = doc.get("embedding")
     table = Table(
-        title=f"evaluation on the shared judgments (champion {model}; baseline: BM25, no boost)",
+        title=f"evaluation on the shared judgments (champion {model}; baseline: BM25, no boost"
+        + ("; embedding: the untrained classifier's boost)" if embedding else ")"),
         title_justify="left",
     )
-    columns = ("trend | genre", "nDCG@10", "baseline", "lift", "P@10", "baseline", "recall@100", "baseline")
+    columns = ["trend | genre", "nDCG@10", "baseline", "lift"] + (["embedding"] if embedding else [])
+    columns += ["P@10", "baseline", "recall@100", "baseline"]
     for column in columns:
         table.add_column(column, justify="left" if column.startswith("trend") else "right")
-    base = (doc.get("baseline") or {}).get("per_query", {})
     rows = [*doc["per_query"].items(), ("mean", doc["mean"])]
     for qid, figures in rows:
-        other = (doc.get("baseline") or {}).get("mean", {}) if qid == "mean" else base.get(qid, {})
+        other = _figures(doc.get("baseline"), qid)
         cells = []
         for metric in ("ndcg@10", "p@10", "recall@100"):
             cells += [f"{figures.get(metric, 0.0):.3f}", f"{other.get(metric, 0.0):.3f}"]
             if metric == "ndcg@10":
                 cells.append(_lift(figures.get(metric, 0.0), other.get(metric)))
+                if embedding:
+                    cells.append(f"{_figures(embedding, qid).get(metric, 0.0):.3f}")
         table.add_row(escape(qid), *cells, style="bold" if qid == "mean" else None)
     out.print(table)
+
+
+def _figures(system: dict[str, Any] | None, qid: str) -> dict[str, float]:
+    """One row's figures of a system in the report (its mean for the row ``mean``)."""
+    if not system:
+        return {}
+    return dict(system.get("mean", {}) if qid == "mean" else system.get("per_query", {}).get(qid, {}))
 
 
 def _lift(boosted: float, baseline: float | None) -> str:

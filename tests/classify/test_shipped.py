@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from freshrank.classify.card import ADAPTER_DIR, ModelCard, stamp_version
+from freshrank.classify.card import DELTA_DIR, ModelCard, stamp_version
+from freshrank.classify.delta import DELTA_FILE
 from freshrank.classify.embedding import EmbeddingClassifier
 from freshrank.classify.factory import load_classifier
 from freshrank.classify.registry import EMBEDDING, ModelMetrics, RegistryError
@@ -21,11 +22,11 @@ from tests.train.lifecycle_fixtures import tiny_settings
 
 
 def stamped_model(folder: Path, metrics: dict[str, object]) -> str:
-    """A model directory in the shipped form: card with version and file hashes, adapter files."""
-    (folder / ADAPTER_DIR).mkdir(parents=True)
-    (folder / ADAPTER_DIR / "adapter_model.safetensors").write_bytes(b"weights " + folder.name.encode())
-    (folder / ADAPTER_DIR / "adapter_config.json").write_text("{}")
-    return stamp_version(folder, ModelCard(type="hybrid", params={"adapter": "lora"}, metrics=metrics))
+    """A model directory in the shipped form: card with version and file hashes, top-layer delta files."""
+    (folder / DELTA_DIR).mkdir(parents=True)
+    (folder / DELTA_DIR / DELTA_FILE).write_bytes(b"weights " + folder.name.encode())
+    (folder / DELTA_DIR / "delta.json").write_text("{}")
+    return stamp_version(folder, ModelCard(type="hybrid", params={"adapter": "top"}, metrics=metrics))
 
 
 def shipped_settings(tmp: Path, model: Path) -> Settings:
@@ -83,7 +84,7 @@ def test_a_missing_or_corrupt_artifact_falls_back_to_embedding(
     if damage != "missing":
         stamped_model(folder, {})
     if damage == "corrupt":
-        (folder / ADAPTER_DIR / "adapter_model.safetensors").write_bytes(b"flipped bits")
+        (folder / DELTA_DIR / DELTA_FILE).write_bytes(b"flipped bits")
     elif damage == "bad card":
         (folder / "freshrank-model.json").write_text("{not json")
     settings = shipped_settings(tmp_path, folder)

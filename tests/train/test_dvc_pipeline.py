@@ -30,7 +30,7 @@ def tiny_params(data_dir: Path) -> dict[str, object]:
 
 
 def without_ship_stage(text: str) -> str:
-    """The repo's dvc.yaml less its 'ship' stage (it packages a LoRA model: tests/train/test_ship.py)."""
+    """The repo's dvc.yaml less its 'ship' stage (it packages a small model: tests/train/test_ship.py)."""
     pipeline = yaml.safe_load(text)
     assert "ship" in pipeline["stages"]
     del pipeline["stages"]["ship"]
@@ -59,9 +59,14 @@ def ran(output: str) -> list[str]:
 @pytest.fixture
 def pipeline_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
-    (repo / "src" / "freshrank" / "train").mkdir(parents=True)
-    (repo / "dvc.yaml").write_text(without_ship_stage((REPO / "dvc.yaml").read_text()))
-    shutil.copy(REPO / "src" / "freshrank" / "train" / "trainer.py", repo / "src" / "freshrank" / "train")
+    pipeline = without_ship_stage((REPO / "dvc.yaml").read_text())
+    repo.mkdir()
+    (repo / "dvc.yaml").write_text(pipeline)
+    for stage in yaml.safe_load(pipeline)["stages"].values():
+        for dep in stage.get("deps", []):
+            if dep.startswith("src/"):  # the code a stage depends on: its hash is part of the lock
+                (repo / dep).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(REPO / dep, repo / dep)
     (repo / "params.yaml").write_text(
         yaml.safe_dump(tiny_params(make_data_dir(tmp_path / "data")), sort_keys=False)
     )

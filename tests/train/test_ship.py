@@ -1,4 +1,5 @@
-"""The DVC 'ship' stage: a trained LoRA model becomes package data with its card, within the size limit."""
+"""The DVC 'ship' stage: a trained small model (LoRA or top-layer deltas) becomes package data with its
+card, within the size limit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from freshrank.classify.models import ADAPTER_DIR, read_card, verify_files
+from freshrank.classify.card import read_card, small_cross_dir, verify_files
 from freshrank.classify.registry import LifecycleError
 from freshrank.classify.shipped import shipped_champion
 from freshrank.cli import app
@@ -25,13 +26,14 @@ METRICS = {
 }
 
 
-@pytest.fixture(scope="module")
-def lora_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real LoRA adapter model, trained for two steps on the top layer (seconds on CPU)."""
-    tmp = tmp_path_factory.mktemp("lora")
+@pytest.fixture(scope="module", params=["lora", "top"])
+def lora_model(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A real small model (LoRA adapter, or top-layer deltas), trained for two steps on the top layer."""
+    tmp = tmp_path_factory.mktemp(request.param)
     params = TrainParams(
         model_type="hybrid",
-        adapter="lora",
+        adapter=request.param,
+        top_layers=1,
         lora_layers=1,
         lora_r=4,
         max_pairs=16,
@@ -58,8 +60,9 @@ def test_ship_packages_the_adapter_with_its_metrics_and_card(lora_model: Path, t
     assert result["version"] == card.version and card.version.startswith("hybrid-")
     assert card.metrics["ndcg_at_10"] == 0.61 and card.metrics["per_query"] == {"#christmas": 0.6}
     assert card.metrics["data_hash"] == hashlib.sha256(data.read_bytes()).hexdigest()
-    assert card.params["adapter"] == "lora" and card.params["seed"] == 0
-    assert (out / ADAPTER_DIR).is_dir() and not (out / "cross").exists() and not (out / "checkpoint").exists()
+    assert card.params["adapter"] in ("lora", "top") and card.params["seed"] == 0
+    assert small_cross_dir(out) is not None and small_cross_dir(out).parent == out  # type: ignore[union-attr]
+    assert not (out / "cross").exists() and not (out / "checkpoint").exists()
     verify_files(out, card)  # every weight file matches the sha256 in the card
     assert result["bytes"] <= 4 * 2**20
     text = (out / MODEL_CARD).read_text()
@@ -73,7 +76,7 @@ def test_ship_refuses_full_weights_and_oversize_models(lora_model: Path, tmp_pat
     no_adapter = tmp_path / "bi"
     no_adapter.mkdir()
     (no_adapter / "freshrank-model.json").write_text((lora_model / "freshrank-model.json").read_text())
-    with pytest.raises(LifecycleError, match="only LoRA adapter models"):
+    with pytest.raises(LifecycleError, match="only models kept over the base"):
         ship_model(no_adapter, tmp_path / "out", metrics)
 
     (lora_model / "extra.bin").write_bytes(b"\0" * (5 * 2**20))

@@ -22,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from freshrank.bench.load import client_figures, run_wrk, server_cpu, wrk_missing, wrk_path
+from freshrank.bench.load import client_figures, run_wrk, search_paths, server_cpu, wrk_missing, wrk_path
 from freshrank.bench.search import _load
 from freshrank.bench.soak import clients, search_params, start_stack, stop_stack
 from freshrank.config import Settings
@@ -39,7 +38,7 @@ WARMUP_S = 10.0
 
 
 def _paths() -> list[str]:
-    return [f"/api/search?{urlencode(p)}" for p in search_params()]
+    return search_paths(search_params())
 
 
 def _clients_run(base: str, count: int, seconds: float, think_s: float) -> dict[str, Any]:

@@ -108,6 +108,13 @@ def run_wrk(
     }
 
 
+def search_paths(params: Sequence[dict[str, Any]]) -> list[str]:
+    """``/api/search`` request paths for query parameter sets (what wrk picks from)."""
+    from urllib.parse import urlencode
+
+    return [f"/api/search?{urlencode(p)}" for p in params]
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

@@ -33,10 +33,16 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from freshrank.bench.load import client_figures, run_wrk, server_cpu, wrk_missing, wrk_path
-from freshrank.bench.load import percentile as _pct  # soak.py imports it from here
+from freshrank.bench.load import (
+    client_figures,
+    percentile,
+    run_wrk,
+    search_paths,
+    server_cpu,
+    wrk_missing,
+    wrk_path,
+)
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.bench.servers import free_port
 from freshrank.catalog.loader import load_catalog
@@ -88,12 +94,12 @@ def summary(prefix: str, samples: dict[str, list[float]]) -> dict[str, Any]:
     boosted, plain = samples["boosted"], samples["plain"]
     figures = {
         f"{prefix}_searches": len(boosted) + len(plain),
-        f"{prefix}_p50_ms": round(_pct(boosted, 0.5), 2),
-        f"{prefix}_p99_ms": round(_pct(boosted, 0.99), 2),
-        f"{prefix}_noboost_p50_ms": round(_pct(plain, 0.5), 2),
-        f"{prefix}_noboost_p99_ms": round(_pct(plain, 0.99), 2),
-        f"{prefix}_p99_vs_noboost": round(_pct(boosted, 0.99) / max(_pct(plain, 0.99), 1e-9), 2),
-        f"{prefix}_p50_vs_noboost": round(_pct(boosted, 0.5) / max(_pct(plain, 0.5), 1e-9), 2),
+        f"{prefix}_p50_ms": round(percentile(boosted, 0.5), 2),
+        f"{prefix}_p99_ms": round(percentile(boosted, 0.99), 2),
+        f"{prefix}_noboost_p50_ms": round(percentile(plain, 0.5), 2),
+        f"{prefix}_noboost_p99_ms": round(percentile(plain, 0.99), 2),
+        f"{prefix}_p99_vs_noboost": round(percentile(boosted, 0.99) / max(percentile(plain, 0.99), 1e-9), 2),
+        f"{prefix}_p50_vs_noboost": round(percentile(boosted, 0.5) / max(percentile(plain, 0.5), 1e-9), 2),
         f"{prefix}_load": _load(),
     }
     err.print(
@@ -199,7 +205,7 @@ def _api_run(base: str, pid: int, params: list[dict[str, Any]], httpx: bool) -> 
     if httpx or not wrk_path():
         figures = _httpx_run(base, params, API_SECONDS)
     else:
-        paths = [f"/api/search?{urlencode(p)}" for p in params]
+        paths = search_paths(params)
         run_wrk(base, paths, API_CLIENTS, 3.0)  # warm-up
         before, started = server_cpu(pid), time.monotonic()
         figures = run_wrk(base, paths, API_CLIENTS, API_SECONDS)

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freshrank.bench.search import GENRES, OFFSETS, TEXTS, _load, _pct
+from freshrank.bench.load import percentile
+from freshrank.bench.search import GENRES, OFFSETS, TEXTS, _load
 from freshrank.bench.searchdata import TREND_LABELS, TrendScores
 from freshrank.bench.servers import Relay, free_port, start_redis
 from freshrank.catalog.loader import load_catalog
@@ -442,8 +443,8 @@ def summarise(
         ms = [r[1] for r in record if lo <= r[0] - started < lo + BUCKET_S]
         if ms:
             errors = sum(1 for r in record if lo <= r[0] - started < lo + BUCKET_S and r[2] >= 500)
-            buckets.append({"t": lo, "requests": len(ms), "p50_ms": round(_pct(ms, 0.5), 1),
-                            "p99_ms": round(_pct(ms, 0.99), 1), "5xx": errors})  # fmt: skip
+            buckets.append({"t": lo, "requests": len(ms), "p50_ms": round(percentile(ms, 0.5), 1),
+                            "p99_ms": round(percentile(ms, 0.99), 1), "5xx": errors})  # fmt: skip
     rss = [s["rss_mb"] for s in bg.samples]
     db = [s["db_mb"] for s in bg.samples]
     return {
@@ -456,7 +457,7 @@ def summarise(
         "soak_5xx_during_outage": sum(1 for r in inside if r[2] >= 500),
         "soak_ok_during_outage": sum(1 for r in inside if r[2] == 200),
         "soak_outages": outages,
-        "soak_p99_ms": round(_pct([r[1] for r in record], 0.99), 1),
+        "soak_p99_ms": round(percentile([r[1] for r in record], 0.99), 1),
         "soak_p99_per_bucket": buckets,
         "soak_rss_mb_first_last_max": [round(rss[0], 1), round(rss[-1], 1), round(max(rss), 1)]
         if rss

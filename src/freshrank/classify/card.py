@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 CARD_FILE = "freshrank-model.json"
 ADAPTER_DIR = "cross-adapter"
+DELTA_DIR = "cross-delta"  # trained top layers as int8 deltas over the base (classify.delta)
 _DERIVED = ("onnx/", "checkpoint/", ".")  # not part of a model's identity
 ModelType = Literal["bi-encoder", "cross-encoder", "hybrid"]
 # The NLI heads' output order (SNLI/MultiNLI convention).
@@ -42,6 +43,14 @@ class ModelCard(BaseModel):
     # the sha256 of each weight file (checked before an adapter is merged).
     version: str = ""
     files: dict[str, str] = Field(default_factory=dict)
+
+
+def small_cross_dir(model_dir: Path) -> Path | None:
+    """The cross-encoder's weights kept over the base (LoRA adapter or top-layer deltas), when it has them."""
+    for name in (DELTA_DIR, ADAPTER_DIR):
+        if (Path(model_dir) / name).is_dir():
+            return Path(model_dir) / name
+    return None
 
 
 class ModelLoadError(ValueError):

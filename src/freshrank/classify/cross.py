@@ -12,10 +12,18 @@ import numpy as np
 class TorchPairClassifier:
     """AutoModelForSequenceClassification logits, batched, on CUDA when present."""
 
-    def __init__(self, model_dir: Path, cache_dir: Path | None = None, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        cache_dir: Path | None = None,
+        device: str | None = None,
+        *,
+        max_tokens: int = 256,
+    ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        self.max_tokens = max_tokens
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(model_dir))
         self.model: Any = (
@@ -33,7 +41,7 @@ class TorchPairClassifier:
                     [p for p, _ in batch],
                     [h for _, h in batch],
                     truncation=True,
-                    max_length=256,
+                    max_length=self.max_tokens,
                     padding=True,
                     return_tensors="pt",
                 ).to(self.device)

