@@ -13,14 +13,12 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from freshrank.classify.card import DELTA_DIR
 from freshrank.classify.delta import numpy_state, save_delta
 from freshrank.train.data import NliPair
-
-if TYPE_CHECKING:
-    from freshrank.train.trainer import TrainParams
+from freshrank.train.trainer import TrainParams, _Checkpoint, _cross_model, cross_loop, nli_loss, pair_inputs
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +108,7 @@ def _cache_states(
     started, chunk, every = time.perf_counter(), 64, max(64, len(pairs) // 20)
     for start in range(0, len(pairs), chunk):
         batch = pairs[start : start + chunk]
-        inputs = tokenizer(
-            [p.premise for p in batch],
-            [p.hypothesis for p in batch],
-            truncation=True,
-            max_length=params.max_tokens,
-            padding=True,
-            return_tensors="pt",
-        ).to(device)
+        inputs = pair_inputs(tokenizer, batch, params.max_tokens, device)
         cache.put(start, split.lower(inputs), inputs["attention_mask"])
         done = start + len(batch)
         if done // every != start // every or done == len(pairs):
@@ -144,17 +135,6 @@ def train_top_layers(
     import torch
     from transformers import AutoTokenizer
 
-    from freshrank.train.trainer import (
-        _batches,
-        _Checkpoint,
-        _cross_model,
-        _optimizer_step,
-        _Progress,
-        _schedule,
-        _steps,
-        nli_loss,
-    )
-
     torch.manual_seed(params.seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = _cross_model(params, source, device).eval()
@@ -165,27 +145,16 @@ def train_top_layers(
     for p in model.parameters():
         p.requires_grad_(False)
     trainable = [p.requires_grad_(True) for _, p in named]
-    optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=0.01)
-    total = _steps(params, len(pairs), params.batch_size, params.epochs)
-    scheduler = _schedule(optimizer, total, params.warmup_ratio)
-    checkpoint = _Checkpoint(out_dir / "checkpoint", params)
-    start = checkpoint.restore(model, optimizer, scheduler, loss_log)
     labels = torch.tensor([p.label for p in pairs], device=device)
-    model.train()
-    progress = _Progress("cross-encoder (top layers)", total)
-    for step, idx in enumerate(_batches(len(pairs), params.batch_size, total, params.seed)):
-        if step < start:
-            continue
+
+    def loss_of(idx: list[int]) -> Any:
         hidden, mask = states.batch(idx)
-        loss = nli_loss(split.upper(hidden, mask), labels[idx])
-        _optimizer_step(loss, trainable, optimizer, scheduler)
-        value = float(loss.detach())
-        loss_log.append(("cross-encoder", step, value))
-        progress(step, value)
-        if params.checkpoint_every and (step + 1) % params.checkpoint_every == 0 and step + 1 < total:
-            checkpoint.save(model, optimizer, scheduler, loss_log, step + 1)
-    model.eval()
+        return nli_loss(split.upper(hidden, mask), labels[idx])
+
+    total = cross_loop(
+        params, model, trainable, len(pairs), out_dir, loss_log, "cross-encoder (top layers)", loss_of
+    )
     info = {"top_layers": params.top_layers, "first_layer": split.first, "base_model": params.base_model}
     save_delta(numpy_state(named), base, out_dir / DELTA_DIR, info)
-    checkpoint.clear()
+    _Checkpoint(out_dir / "checkpoint", params).clear()
     return total

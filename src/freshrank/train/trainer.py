@@ -313,39 +313,71 @@ def _train_cross(
     torch.manual_seed(params.seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = _cross_model(params, source, device)
+    labels = torch.tensor([p.label for p in pairs], device=device)
+
+    def loss_of(idx: list[int]) -> Any:
+        inputs = pair_inputs(tokenizer, [pairs[i] for i in idx], params.max_tokens, device)
+        return nli_loss(model(**inputs).logits, labels[idx])
+
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=0.01)
-    total = _steps(params, len(pairs), params.batch_size, params.epochs)
-    scheduler = _schedule(optimizer, total, params.warmup_ratio)
-    checkpoint = _Checkpoint(out_dir / "checkpoint", params)
-    start = checkpoint.restore(model, optimizer, scheduler, loss_log)
-    model.train()
-    progress = _Progress("cross-encoder", total)
-    for step, idx in enumerate(_batches(len(pairs), params.batch_size, total, params.seed)):
-        if step < start:
-            continue
-        batch = [pairs[i] for i in idx]
-        inputs = tokenizer(
-            [p.premise for p in batch],
-            [p.hypothesis for p in batch],
-            truncation=True,
-            max_length=params.max_tokens,
-            padding=True,
-            return_tensors="pt",
-        ).to(device)
-        loss = nli_loss(model(**inputs).logits, torch.tensor([p.label for p in batch], device=device))
-        _optimizer_step(loss, trainable, optimizer, scheduler)
-        loss_log.append(("cross-encoder", step, float(loss)))
-        progress(step, float(loss))
-        if params.checkpoint_every and (step + 1) % params.checkpoint_every == 0 and step + 1 < total:
-            checkpoint.save(model, optimizer, scheduler, loss_log, step + 1)
-    model.eval()
+    total = cross_loop(params, model, trainable, len(pairs), out_dir, loss_log, "cross-encoder", loss_of)
     if params.adapter == "lora":
         _save_adapter(model, out_dir / ADAPTER_DIR, params.base_model)
     else:
         model.save_pretrained(str(out_dir / "cross"))
         tokenizer.save_pretrained(str(out_dir / "cross"))
-    checkpoint.clear()
+    _Checkpoint(out_dir / "checkpoint", params).clear()
+    return total
+
+
+def pair_inputs(tokenizer: Any, pairs: Sequence[NliPair], max_tokens: int, device: str) -> Any:
+    """(premise, hypothesis) token ids cut to ``max_tokens``, padded to the longest pair, on ``device``."""
+    return tokenizer(
+        [p.premise for p in pairs],
+        [p.hypothesis for p in pairs],
+        truncation=True,
+        max_length=max_tokens,
+        padding=True,
+        return_tensors="pt",
+    ).to(device)
+
+
+def cross_loop(
+    params: TrainParams,
+    model: Any,
+    trainable: list[Any],
+    n_pairs: int,
+    out_dir: Path,
+    loss_log: list[tuple[str, int, float]],
+    part: str,
+    loss_of: Callable[[list[int]], Any],
+) -> int:
+    """The resumable loop both cross-encoder recipes share; returns its number of steps.
+
+    AdamW with warm-up and linear decay, clipped steps over seeded mini-batches, progress in the log, and a
+    checkpoint every ``checkpoint_every`` steps from which a rerun with the same parameters resumes. The
+    caller saves the model, then clears the checkpoint.
+    """
+    import torch
+
+    optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=0.01)
+    total = _steps(params, n_pairs, params.batch_size, params.epochs)
+    scheduler = _schedule(optimizer, total, params.warmup_ratio)
+    checkpoint = _Checkpoint(out_dir / "checkpoint", params)
+    start = checkpoint.restore(model, optimizer, scheduler, loss_log)
+    model.train()
+    progress = _Progress(part, total)
+    for step, idx in enumerate(_batches(n_pairs, params.batch_size, total, params.seed)):
+        if step < start:
+            continue
+        loss = loss_of(idx)
+        _optimizer_step(loss, trainable, optimizer, scheduler)
+        value = float(loss.detach())
+        loss_log.append(("cross-encoder", step, value))
+        progress(step, value)
+        if params.checkpoint_every and (step + 1) % params.checkpoint_every == 0 and step + 1 < total:
+            checkpoint.save(model, optimizer, scheduler, loss_log, step + 1)
+    model.eval()
     return total
 
 
