@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from freshrank.classify.card import DELTA_DIR, read_card
-from freshrank.classify.delta import DELTA_FILE, load_delta, quantize_rows, save_delta
+from freshrank.classify.delta import DELTA_FILE, apply_delta, load_delta, quantize_rows, save_delta
 from freshrank.classify.encoder import base_model_path
 from freshrank.classify.models import cross_dir
 from freshrank.train import top_layers
@@ -90,6 +90,28 @@ def test_a_top_layers_model_is_small_and_loads_merged_into_the_base(top_model: P
     assert not np.allclose(weights[changed], base["encoder.layer.5.output.dense.weight"])
     kept = "bert.encoder.layer.4.output.dense.weight"
     assert np.array_equal(weights[kept], base["encoder.layer.4.output.dense.weight"])
+
+
+def test_the_head_is_stored_whole_so_a_merge_never_depends_on_random_state(
+    top_model: Path, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(top_model / DELTA_DIR / DELTA_FILE))
+    assert "whole.classifier.weight" in tensors and "whole.classifier.bias" in tensors
+    assert all(key.startswith("whole.") for key in tensors if ".classifier." in f".{key}")
+    merged = []
+    for seed in (1, 2):  # a new head is initialised at random when the base is loaded
+        torch.manual_seed(seed)
+        model = _cross_model(TrainParams(adapter="top"), str(base_model_path()), "cpu")
+        merged.append(apply_delta(model, top_model / DELTA_DIR).state_dict())
+    assert all(torch.equal(merged[0][name], merged[1][name]) for name in merged[0])
+
+    head = np.ones((3, 384), np.float32)
+    save_delta({"classifier.weight": head}, {"classifier.weight": head * 0}, tmp_path, {})
+    with pytest.raises(ValueError, match="another base"):  # a delta over a random head is refused
+        apply_delta(_cross_model(TrainParams(adapter="top"), str(base_model_path()), "cpu"), tmp_path)
 
 
 def test_training_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

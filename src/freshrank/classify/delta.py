@@ -87,13 +87,22 @@ def _base(base: dict[str, np.ndarray], name: str) -> np.ndarray:
     return base[name].astype(np.float32)
 
 
+def pretrained_state(model: Any) -> dict[str, np.ndarray]:
+    """The weights ``model`` took from its pretrained checkpoint: its encoder's, not a new head's.
+
+    A new head is initialised at random when the model is built, so a delta over it would depend on the
+    random state of whoever loads it: heads are always stored whole.
+    """
+    prefix = f"{model.base_model_prefix}."
+    return numpy_state((name, t) for name, t in model.state_dict().items() if name.startswith(prefix))
+
+
 def apply_delta(model: Any, folder: Path) -> Any:
     """Load ``folder``'s trained weights into ``model`` (a torch module holding the base's weights)."""
     import torch
 
     state = model.state_dict()
-    base = {name: tensor.detach().cpu().numpy() for name, tensor in state.items()}
-    trained = load_delta(folder, base)
+    trained = load_delta(folder, pretrained_state(model))
     shapes = [(name, state[name].shape, value.shape) for name, value in trained.items() if name in state]
     wrong = [name for name, want, got in shapes if tuple(want) != got]
     missing = sorted(set(trained) - set(state))

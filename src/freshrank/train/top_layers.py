@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from freshrank.classify.card import DELTA_DIR
-from freshrank.classify.delta import numpy_state, save_delta
+from freshrank.classify.delta import numpy_state, pretrained_state, save_delta
 from freshrank.train.data import NliPair
 from freshrank.train.trainer import TrainParams, _Checkpoint, _cross_model, cross_loop, nli_loss, pair_inputs
 
@@ -138,7 +138,7 @@ def train_top_layers(
     torch.manual_seed(params.seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = _cross_model(params, source, device).eval()
-    base = numpy_state(model.state_dict().items())
+    base = pretrained_state(model)
     split = SplitCrossEncoder(model, params.top_layers)
     states = _cache_states(split, tokenizer, pairs, params, device)
     named = split.trainable()
