@@ -2,9 +2,9 @@
 
 The champion trains whole transformer layers (not a low-rank adapter): its top layers, pooler and head.
 Shipped as they are they would be 7.4 MB in fp16; as ``trained - base`` rounded to int8 with one fp32 scale
-per output row they are 3.7 MB, and the rounding moves each weight by at most half a step of a row's
-largest change (the deltas are small next to the weights, so the model's outputs barely move: see
-docs/models.md). Weights the base does not have (the new 3-way head) are stored whole, in fp32.
+per output row they are 3.7 MB, and the rounding moves each weight by at most half a step of its row's
+largest change (every figure in docs/models.md is of the rounded model). Weights that do not come from the
+pretrained checkpoint (the new 3-way head) are stored whole, in fp32.
 Reading and writing live together here so that the format has one definition.
 """
 
